@@ -1,0 +1,27 @@
+# Two commands on a fresh machine (see README.md):
+#   make new DEST=../my-service   generate a project from this checkout
+#   make test                     install the pinned test tools and run the whole suite
+DEST ?= ../my-service
+PYTEST_ARGS ?=
+
+.PHONY: new test lint docs bench
+
+new:
+	scripts/bootstrap render
+	.venv/bin/copier copy --trust --vcs-ref HEAD . "$(DEST)"
+
+test:
+	scripts/bootstrap dev
+	PATH="$(CURDIR)/.tools/bin:$(CURDIR)/.venv/bin:$$PATH" .venv/bin/pytest -n auto $(PYTEST_ARGS)
+
+lint:
+	scripts/bootstrap dev
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+docs:
+	scripts/bootstrap dev
+	.venv/bin/mkdocs build --strict
+
+bench:
+	scripts/bootstrap dev
+	.venv/bin/python benchmarks/render.py

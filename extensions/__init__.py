@@ -1,0 +1,1 @@
+"""Typed Jinja extensions and the context hook of devops-template."""

@@ -1,0 +1,101 @@
+"""Context hook: every derived name and flag the templates read.
+
+Templates only read these values; the logic that computes them lives here, typed and unit
+tested (tests/extensions/). Copier creates a Jinja context for every file and path it renders, so
+`derive` is memoised on the answers it depends on.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from copier_template_extensions import ContextHook
+
+VERSIONS_FILE = Path(__file__).with_name("versions.yaml")
+DEFAULT_PORT = 8080
+# Probe paths every service implements, whatever its language (the service contract).
+PROBES = {"liveness": "/healthz", "readiness": "/readyz", "metrics": "/metrics"}
+
+
+@functools.cache
+def load_pins() -> dict[str, Any]:
+    """Pinned versions of images, tools and actions (extensions/versions.yaml)."""
+    with VERSIONS_FILE.open(encoding="utf-8") as handle:
+        data: dict[str, Any] = yaml.safe_load(handle)
+    return data
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    namespace: str
+    values_file: str
+    is_prod: bool
+    previous: str | None
+
+
+@dataclass(frozen=True)
+class Derived:
+    service: str
+    service_dir: str
+    chart_dir: str
+    image: str
+    port: int
+    probes: dict[str, str]
+    prod_env: str
+    envs: list[Environment] = field(default_factory=list)
+
+    def as_context(self) -> dict[str, Any]:
+        context = asdict(self)
+        context["envs"] = [asdict(env) for env in self.envs]
+        return context
+
+
+@functools.cache
+def derive(
+    project_slug: str, registry_host: str, image_repository: str, environments: tuple[str, ...]
+) -> Derived:
+    """Compute the names the templates share from the answers."""
+    prod_env = environments[-1]
+    envs = [
+        Environment(
+            name=env,
+            namespace=f"{project_slug}-{env}",
+            values_file=f"values-{env}.yaml",
+            is_prod=env == prod_env,
+            previous=environments[index - 1] if index else None,
+        )
+        for index, env in enumerate(environments)
+    ]
+    return Derived(
+        service=project_slug,
+        service_dir=f"apps/{project_slug}",
+        chart_dir=f"deploy/charts/{project_slug}",
+        image=f"{registry_host}/{image_repository}",
+        port=DEFAULT_PORT,
+        probes=dict(PROBES),
+        prod_env=prod_env,
+        envs=envs,
+    )
+
+
+class ContextUpdater(ContextHook):
+    """Adds `pins` always, and the derived names once the answers they need exist."""
+
+    def hook(self, context: dict[str, Any]) -> None:
+        context["pins"] = load_pins()
+        try:
+            slug = context["project_slug"]
+            host = context["registry_host"]
+            repository = context["image_repository"]
+            environments = context["environments"]
+        except KeyError:
+            return  # still asking questions: defaults and validators don't need derived values
+        if not isinstance(environments, list) or not environments:
+            return  # the environments validator reports this
+        derived = derive(str(slug), str(host), str(repository), tuple(map(str, environments)))
+        context.update(derived.as_context())

@@ -1,0 +1,143 @@
+"""Pure functions behind the template's Jinja filters and question validators.
+
+Every validator returns an empty string when the answer is fine, or a one-line message that
+starts with the question's name, which Copier shows to the user and refuses the answer with.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# GitHub users/orgs and GitLab groups (nested groups with "/").
+OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:/[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)*$")
+# OCI distribution spec: repository path components.
+IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+REGISTRY_HOST = re.compile(r"^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?\.)*[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?::[0-9]{1,5})?$")
+REPO_URL = re.compile(r"^(?:https://[^\s/]+/\S+|ssh://git@[^\s/]+/\S+|git@[^\s:]+:\S+)$")
+SLUG_MAX = 40
+
+
+def slugify(text: str, max_length: int = SLUG_MAX) -> str:
+    """Turn free text into a DNS-1123 label: lowercase ASCII, digits and dashes."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    slug = re.sub(r"^[0-9-]+", "", slug)[:max_length].rstrip("-")
+    return slug or "service"
+
+
+def quote(value: Any) -> str:
+    """Render a value as a double-quoted string literal valid in YAML, JSON, TOML and Python."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def check_text(value: Any, question: str, max_length: int = 200) -> str:
+    text = str(value)
+    if not text.strip():
+        return f"{question}: must not be empty."
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        return f"{question}: must be a single line without control characters."
+    if len(text) > max_length:
+        return f"{question}: must be at most {max_length} characters (got {len(text)})."
+    return ""
+
+
+def check_dns_label(value: Any, question: str, max_length: int = 63) -> str:
+    text = str(value)
+    if not DNS_LABEL.match(text):
+        return (
+            f"{question}: {text!r} is not a DNS-1123 label "
+            "(lowercase letters, digits and '-', starting with a letter, not ending with '-')."
+        )
+    if len(text) > max_length:
+        return f"{question}: {text!r} is longer than {max_length} characters."
+    return ""
+
+
+def check_pattern(value: Any, question: str, kind: str) -> str:
+    patterns = {
+        "owner": (OWNER, "a GitHub organisation/user or a GitLab group path, e.g. acme or acme/platform"),
+        "image_repository": (IMAGE_REPOSITORY, "a lowercase OCI repository path, e.g. acme/my-service"),
+        "registry_host": (REGISTRY_HOST, "a registry host name, optionally with a port, e.g. ghcr.io"),
+        "repo_url": (REPO_URL, "an https:// or ssh git URL, e.g. https://github.com/acme/my-service.git"),
+    }
+    pattern, expected = patterns[kind]
+    text = str(value)
+    if not pattern.match(text):
+        return f"{question}: {text!r} is not {expected}."
+    return ""
+
+
+def check_environments(value: Any, question: str = "environments") -> str:
+    if not isinstance(value, list) or not value:
+        return f"{question}: give a list with at least one environment, e.g. [dev, staging, prod]."
+    seen: set[str] = set()
+    for env in value:
+        if not isinstance(env, str):
+            return f"{question}: {env!r} is not a name; use DNS-1123 labels such as dev or prod."
+        if message := check_dns_label(env, question, max_length=20):
+            return message
+        if env in seen:
+            return f"{question}: {env!r} is listed twice."
+        seen.add(env)
+    return ""
+
+
+def check_int_range(value: Any, question: str, low: int, high: int) -> str:
+    if isinstance(value, bool):
+        return f"{question}: must be a whole number from {low} to {high}."
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return f"{question}: {value!r} is not a whole number from {low} to {high}."
+    if not low <= number <= high:
+        return f"{question}: {number} is outside {low}..{high}."
+    return ""
+
+
+REGISTRY_DEFAULTS: dict[str, tuple[str, str]] = {
+    # registry: (registry_host, image_repository pattern)
+    "ghcr": ("ghcr.io", "{owner}/{slug}"),
+    "dockerhub": ("docker.io", "{owner}/{slug}"),
+    "harbor": ("harbor.example.com", "{owner}/{slug}"),
+    "ecr": ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "{slug}"),
+    "gar": ("europe-west1-docker.pkg.dev", "{owner}/containers/{slug}"),
+    "acr": ("{owner}.azurecr.io", "{slug}"),
+    "gitlab": ("registry.gitlab.com", "{owner}/{slug}"),
+}
+
+
+def default_registry_host(registry: str, owner: str = "") -> str:
+    host = REGISTRY_DEFAULTS[registry][0]
+    return host.format(owner=re.sub(r"[^a-z0-9]", "", owner.lower()) or "myregistry")
+
+
+def default_image_repository(registry: str, owner: str, slug: str) -> str:
+    pattern = REGISTRY_DEFAULTS[registry][1]
+    return pattern.format(owner=owner.lower(), slug=slug)
+
+
+class FiltersExtension(Extension):
+    """Registers the pure functions above as Jinja filters."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters.update(
+            {
+                "slugify": slugify,
+                "quote": quote,
+                "check_text": check_text,
+                "check_dns_label": check_dns_label,
+                "check_pattern": check_pattern,
+                "check_environments": check_environments,
+                "check_int_range": check_int_range,
+                "default_registry_host": default_registry_host,
+                "default_image_repository": default_image_repository,
+            }
+        )

@@ -1,0 +1,66 @@
+"""Shared fixtures: render the working tree with pytest-copie, find the real tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import REPO_ROOT, render
+
+SCHEMAS_DIR = Path(os.environ.get("DEVOPS_TEMPLATE_SCHEMAS", REPO_ROOT.parent / "shared" / "schemas"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Make the bootstrapped tools visible to every subprocess, whichever way pytest was started.
+for _bin in (REPO_ROOT / ".tools" / "bin", REPO_ROOT / ".venv" / "bin"):
+    if _bin.is_dir() and str(_bin) not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = f"{_bin}{os.pathsep}{os.environ['PATH']}"
+
+
+def missing(reason: str) -> None:
+    """Skip locally with the reason; in CI a missing prerequisite is a failure."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: prerequisites must exist, run scripts/bootstrap dev)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tool() -> Callable[[str], str]:
+    """Absolute path of a command-line tool that scripts/bootstrap installs."""
+
+    def find(name: str) -> str:
+        path = shutil.which(name)
+        if path is None:
+            missing(f"{name} is not on PATH; run scripts/bootstrap dev")
+            raise AssertionError  # unreachable: missing() raises
+        return path
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def schemas_dir() -> Path:
+    """Upstream Argo CD / Argo Events / Argo Workflows CRDs (../shared/schemas)."""
+    if not (SCHEMAS_DIR / "argo-cd").is_dir():
+        missing(f"schema folder {SCHEMAS_DIR} is missing (upstream Argo CRDs)")
+    return SCHEMAS_DIR
+
+
+@pytest.fixture(scope="session")
+def default_project(copie_session: Any) -> Path:
+    """`copier copy --defaults`, rendered once per test worker."""
+    return render(copie_session)
+
+
+@pytest.fixture
+def make_project(copie: Any) -> Callable[..., Path]:
+    """Render the template with answers on top of the defaults."""
+
+    def make(**answers: Any) -> Path:
+        return render(copie, **answers)
+
+    return make
