@@ -41,6 +41,7 @@ class Environment:
 @dataclass(frozen=True)
 class Derived:
     service: str
+    python_package: str
     service_dir: str
     chart_dir: str
     image: str
@@ -73,6 +74,7 @@ def derive(
     ]
     return Derived(
         service=project_slug,
+        python_package=project_slug.replace("-", "_"),
         service_dir=f"apps/{project_slug}",
         chart_dir=f"deploy/charts/{project_slug}",
         image=f"{registry_host}/{image_repository}",
