@@ -16,10 +16,16 @@ from jinja2.ext import Extension
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # GitHub users/orgs and GitLab groups (nested groups with "/").
-OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:/[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)*$")
+OWNER = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:/[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)*$"
+)
 # OCI distribution spec: repository path components.
-IMAGE_REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-REGISTRY_HOST = re.compile(r"^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?\.)*[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?::[0-9]{1,5})?$")
+IMAGE_REPOSITORY = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+REGISTRY_HOST = re.compile(
+    r"^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?\.)*[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?::[0-9]{1,5})?$"
+)
 REPO_URL = re.compile(r"^(?:https://[^\s/]+/\S+|ssh://git@[^\s/]+/\S+|git@[^\s:]+:\S+)$")
 SLUG_MAX = 40
 
@@ -62,10 +68,22 @@ def check_dns_label(value: Any, question: str, max_length: int = 63) -> str:
 
 def check_pattern(value: Any, question: str, kind: str) -> str:
     patterns = {
-        "owner": (OWNER, "a GitHub organisation/user or a GitLab group path, e.g. acme or acme/platform"),
-        "image_repository": (IMAGE_REPOSITORY, "a lowercase OCI repository path, e.g. acme/my-service"),
-        "registry_host": (REGISTRY_HOST, "a registry host name, optionally with a port, e.g. ghcr.io"),
-        "repo_url": (REPO_URL, "an https:// or ssh git URL, e.g. https://github.com/acme/my-service.git"),
+        "owner": (
+            OWNER,
+            "a GitHub organisation/user or a GitLab group path, e.g. acme or acme/platform",
+        ),
+        "image_repository": (
+            IMAGE_REPOSITORY,
+            "a lowercase OCI repository path, e.g. acme/my-service",
+        ),
+        "registry_host": (
+            REGISTRY_HOST,
+            "a registry host name, optionally with a port, e.g. ghcr.io",
+        ),
+        "repo_url": (
+            REPO_URL,
+            "an https:// or ssh git URL, e.g. https://github.com/acme/my-service.git",
+        ),
     }
     pattern, expected = patterns[kind]
     text = str(value)

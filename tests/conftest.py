@@ -12,7 +12,9 @@ import pytest
 
 from tests.helpers import REPO_ROOT, render
 
-SCHEMAS_DIR = Path(os.environ.get("DEVOPS_TEMPLATE_SCHEMAS", REPO_ROOT.parent / "shared" / "schemas"))
+SCHEMAS_DIR = Path(
+    os.environ.get("DEVOPS_TEMPLATE_SCHEMAS", REPO_ROOT.parent / "shared" / "schemas")
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Make the bootstrapped tools visible to every subprocess, whichever way pytest was started.

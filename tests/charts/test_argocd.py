@@ -1,0 +1,145 @@
+"""Argo CD wiring: one AppProject and one Application per environment, valid upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.crd_schema import close_objects, validate_custom_resource
+from tests.helpers import load_yaml_documents
+
+
+def argocd_documents(project: Path) -> dict[str, dict[str, Any]]:
+    documents = {}
+    for path in sorted((project / "deploy" / "argocd").glob("*.yaml")):
+        (document,) = load_yaml_documents(path.read_text(encoding="utf-8"))
+        documents[path.name] = document
+    return documents
+
+
+def crd_files(schemas_dir: Path) -> list[Path]:
+    return sorted((schemas_dir / "argo-cd").glob("*-crd.yaml"))
+
+
+def test_every_argocd_manifest_is_valid_against_the_upstream_crds(
+    default_project: Path, schemas_dir: Path
+) -> None:
+    documents = argocd_documents(default_project)
+    assert set(documents) == {
+        "project.yaml",
+        "my-service-dev.yaml",
+        "my-service-staging.yaml",
+        "my-service-prod.yaml",
+    }
+    for name, document in documents.items():
+        assert validate_custom_resource(document, crd_files(schemas_dir)) == [], name
+
+
+def test_crd_validation_refuses_an_unknown_field(default_project: Path, schemas_dir: Path) -> None:
+    application = argocd_documents(default_project)["my-service-dev.yaml"]
+    application["spec"]["syncPolicy"]["automated"]["selfheal"] = True  # typo of selfHeal
+    errors = validate_custom_resource(application, crd_files(schemas_dir))
+    assert any("selfheal" in error for error in errors), errors
+
+
+def test_closing_objects_keeps_fields_that_preserve_unknown_fields() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "open": {
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "properties": {},
+            },
+            "closed": {"type": "object", "properties": {"a": {"type": "string", "nullable": True}}},
+        },
+    }
+    closed = close_objects(schema)
+    assert closed["additionalProperties"] is False
+    assert "additionalProperties" not in closed["properties"]["open"]
+    assert closed["properties"]["closed"]["additionalProperties"] is False
+    assert closed["properties"]["closed"]["properties"]["a"]["type"] == ["string", "null"]
+
+
+def test_applications_point_at_existing_values_files_in_their_own_namespaces(
+    default_project: Path,
+) -> None:
+    documents = argocd_documents(default_project)
+    project = documents.pop("project.yaml")
+    allowed = {(d["server"], d["namespace"]) for d in project["spec"]["destinations"]}
+    for name, application in documents.items():
+        source = application["spec"]["source"]
+        chart = default_project / source["path"]
+        assert (chart / "Chart.yaml").is_file(), name
+        for values_file in source["helm"]["valueFiles"]:
+            assert (chart / values_file).is_file(), f"{name}: {values_file} does not exist"
+        destination = application["spec"]["destination"]
+        assert (destination["server"], destination["namespace"]) in allowed, name
+        assert application["spec"]["project"] == project["metadata"]["name"] != "default"
+        assert source["repoURL"] in project["spec"]["sourceRepos"]
+
+
+def test_only_production_syncs_by_hand(default_project: Path) -> None:
+    documents = argocd_documents(default_project)
+    automated = {
+        name: "automated" in doc["spec"]["syncPolicy"]
+        for name, doc in documents.items()
+        if doc["kind"] == "Application"
+    }
+    assert automated == {
+        "my-service-dev.yaml": True,
+        "my-service-staging.yaml": True,
+        "my-service-prod.yaml": False,
+    }
+    dev_policy = documents["my-service-dev.yaml"]["spec"]["syncPolicy"]
+    assert dev_policy["automated"] == {"prune": True, "selfHeal": True}
+
+
+def test_applications_create_restricted_namespaces_with_retry_and_finalizer(
+    default_project: Path,
+) -> None:
+    for name, document in argocd_documents(default_project).items():
+        assert document["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
+        if document["kind"] != "Application":
+            continue
+        policy = document["spec"]["syncPolicy"]
+        assert "CreateNamespace=true" in policy["syncOptions"], name
+        labels = policy["managedNamespaceMetadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", name
+        assert policy["retry"]["limit"] > 0
+        assert set(policy["retry"]["backoff"]) == {"duration", "factor", "maxDuration"}
+
+
+@pytest.mark.parametrize(
+    ("environments", "expected"),
+    [
+        (["dev"], ["my-service-dev.yaml"]),
+        (["test", "live"], ["my-service-live.yaml", "my-service-test.yaml"]),
+    ],
+    ids=["one-environment", "custom-names"],
+)
+def test_one_application_per_environment(
+    make_project: Callable[..., Path],
+    schemas_dir: Path,
+    environments: list[str],
+    expected: list[str],
+) -> None:
+    project = make_project(environments=environments)
+    documents = argocd_documents(project)
+    assert sorted(name for name in documents if name != "project.yaml") == expected
+    for document in documents.values():
+        assert validate_custom_resource(document, crd_files(schemas_dir)) == []
+    production = documents[f"my-service-{environments[-1]}.yaml"]
+    assert "automated" not in production["spec"]["syncPolicy"]
+
+
+@pytest.mark.parametrize("deploy_target", ["helm", "none"])
+def test_no_argocd_manifests_without_argocd(
+    make_project: Callable[..., Path], deploy_target: str
+) -> None:
+    project = make_project(deploy_target=deploy_target)
+    assert not (project / "deploy" / "argocd").exists()
+    assert "repo_url" not in (project / ".copier-answers.yml").read_text(encoding="utf-8")
