@@ -62,7 +62,8 @@ def test_no_jinja_is_left_in_rendered_files(scenario: Path) -> None:
         text = path.read_text(encoding="utf-8")
         if TRICKY_TEXT in text:  # the answer itself is data, rendered as given
             text = text.replace(TRICKY_TEXT, "").replace(json.dumps(TRICKY_TEXT)[1:-1], "")
-        leftovers += [f"{path.relative_to(scenario)}: {m.group()}" for m in JINJA_LEFTOVER.finditer(text)]
+        relative = path.relative_to(scenario)
+        leftovers += [f"{relative}: {match.group()}" for match in JINJA_LEFTOVER.finditer(text)]
     assert leftovers == []
 
 
@@ -75,7 +76,9 @@ def test_every_data_file_parses(scenario: Path) -> None:
         tomllib.loads(path.read_text(encoding="utf-8"))
 
 
-def test_yamllint_passes_with_the_projects_own_config(scenario: Path, tool: Callable[[str], str]) -> None:
+def test_yamllint_passes_with_the_projects_own_config(
+    scenario: Path, tool: Callable[[str], str]
+) -> None:
     run([tool("yamllint"), "--strict", "."], cwd=scenario)
 
 
