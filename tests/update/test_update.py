@@ -1,0 +1,214 @@
+"""`copier update` on real git repositories: fixes land, migrations run, user work survives.
+
+The pattern is Copier's own: template at v0.1.0 -> copy -> user edits -> template v0.2.0 ->
+update -> assert. v0.2.0 brings a fix to a template-owned file, a new file, and a rename of a
+user-owned file (values-<env>.yaml -> env/<env>.yaml) carried by a migration.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.update.gitrepo import (
+    commit_all,
+    conflict_markers,
+    copy_project,
+    git,
+    snapshot_template,
+    update_project,
+)
+
+USER_LINE = "# user edit: keep me"
+MIGRATION = """
+_migrations:
+  - version: v0.2.0
+    when: "{{ _stage == 'before' }}"
+    command: >-
+      sh -c 'for f in deploy/charts/*/values-*.yaml; do
+      [ -e "$f" ] || continue;
+      mkdir -p "$(dirname "$f")/env";
+      git mv "$f" "$(dirname "$f")/env/$(basename "$f" | sed "s/^values-//")";
+      done'
+"""
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def release_v2(template: Path) -> None:
+    """Change the template the way a real release does, then tag it."""
+    # 1. a fix in a template-owned file
+    replace_in(template / "template/.yamllint.yaml", "max: 120", "max: 130")
+    # 2. a new file
+    (template / "template/docs/runbook.md.jinja").write_text(
+        "# Runbook of {{ project_name }}\n", encoding="utf-8"
+    )
+    # 3. a user-owned file moves: values-<env>.yaml -> env/<env>.yaml, with a migration
+    chart = template / "template/deploy/charts/{{ project_slug }}"
+    old = chart / "{% yield env from environments %}values-{{ env }}{% endyield %}.yaml.jinja"
+    (chart / "env").mkdir()
+    old.rename(chart / "env/{% yield env from environments %}{{ env }}{% endyield %}.yaml.jinja")
+    replace_in(template / "extensions/context.py", 'f"values-{env}.yaml"', 'f"env/{env}.yaml"')
+    replace_in(
+        template / "copier.yml", '"deploy/charts/*/values-*.yaml"', '"deploy/charts/*/env/*.yaml"'
+    )
+    with (template / "copier.yml").open("a", encoding="utf-8") as config:
+        config.write(MIGRATION)
+    commit_all(template, "template v0.2.0", "v0.2.0")
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    template = snapshot_template(tmp_path_factory.mktemp("template"))
+    release_v2(template)
+    return template
+
+
+def make_user_edits(project: Path) -> dict[Path, str]:
+    """Edits a team makes after generating; returns the files and the text they must keep."""
+    service_code = sorted((project / "apps/my-service/src").rglob("*.py"))[0]
+    values_prod = project / "deploy/charts/my-service/values-prod.yaml"
+    notes = project / "notes/decisions.md"
+    for path in (service_code, values_prod):
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(f"{USER_LINE}\n")
+    notes.parent.mkdir()
+    notes.write_text("# Our decisions\n", encoding="utf-8")
+    commit_all(project, "Our own changes")
+    return {
+        service_code: USER_LINE,
+        project / "deploy/charts/my-service/env/prod.yaml": USER_LINE,
+        notes: "# Our decisions",
+    }
+
+
+def test_update_brings_fixes_runs_migrations_and_keeps_user_work(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = copy_project(template_repo, tmp_path / "project")
+    kept = make_user_edits(project)
+
+    update_project(project)
+
+    assert "max: 130" in (project / ".yamllint.yaml").read_text(encoding="utf-8")
+    assert (project / "docs/runbook.md").read_text(encoding="utf-8") == "# Runbook of my-service\n"
+    chart = project / "deploy/charts/my-service"
+    assert sorted(p.name for p in chart.glob("values-*.yaml")) == []
+    assert sorted(p.name for p in (chart / "env").iterdir()) == [
+        "dev.yaml",
+        "prod.yaml",
+        "staging.yaml",
+    ]
+    for path, text in kept.items():
+        assert text in path.read_text(encoding="utf-8"), path
+    assert conflict_markers(project) == []
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["_commit"] == "v0.2.0"
+
+
+def test_user_edit_to_a_template_owned_line_becomes_a_visible_conflict(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = copy_project(template_repo, tmp_path / "project")
+    replace_in(project / ".yamllint.yaml", "max: 120", "max: 100")
+    commit_all(project, "Stricter line length")
+
+    update_project(project)
+
+    text = (project / ".yamllint.yaml").read_text(encoding="utf-8")
+    assert conflict_markers(project) == [".yamllint.yaml"]
+    assert "max: 100" in text  # the user's line is still there ...
+    assert "max: 130" in text  # ... beside the template's, for a person to decide
+
+
+def test_org_data_file_answers_are_recorded_and_survive_updates(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    org = {"owner": "acme", "environments": ["dev", "prod"], "coverage_threshold": 90}
+    project = copy_project(template_repo, tmp_path / "project", data_file_answers=org)
+
+    update_project(project)
+
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert {key: answers[key] for key in org} == org
+    assert answers["_commit"] == "v0.2.0"
+    assert sorted(p.name for p in (project / "deploy/charts/my-service/env").iterdir()) == [
+        "dev.yaml",
+        "prod.yaml",
+    ]
+    assert conflict_markers(project) == []
+
+
+def test_changing_deploy_target_later_yields_the_helm_tree(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = copy_project(template_repo, tmp_path / "project")
+    assert (project / "deploy/argocd").is_dir()
+
+    update_project(project, vcs_ref="v0.1.0", data={"deploy_target": "helm"})
+
+    fresh = copy_project(template_repo, tmp_path / "fresh", data={"deploy_target": "helm"})
+    assert not (project / "deploy/argocd").exists()
+    assert tree(project) == tree(fresh)
+
+
+def test_adding_an_environment_later_keeps_the_existing_overlays(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = copy_project(template_repo, tmp_path / "project")
+    values_prod = project / "deploy/charts/my-service/values-prod.yaml"
+    with values_prod.open("a", encoding="utf-8") as handle:
+        handle.write(f"{USER_LINE}\n")
+    commit_all(project, "Tune prod")
+
+    update_project(
+        project, vcs_ref="v0.1.0", data={"environments": ["dev", "qa", "staging", "prod"]}
+    )
+
+    chart = project / "deploy/charts/my-service"
+    assert (chart / "values-qa.yaml").is_file()
+    assert (project / "deploy/argocd/my-service-qa.yaml").is_file()
+    assert USER_LINE in values_prod.read_text(encoding="utf-8")
+    assert conflict_markers(project) == []
+
+
+def test_rendering_is_replay_safe(template_repo: Path, tmp_path: Path) -> None:
+    """The same answers and version render the same bytes (no time, randomness or network)."""
+    first = copy_project(template_repo, tmp_path / "first")
+    second = copy_project(template_repo, tmp_path / "second")
+    assert tree(first) == tree(second)
+
+
+def tree(project: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(project)): path.read_bytes()
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
+
+
+def test_deleted_template_owned_file_stays_deleted_after_update(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = copy_project(template_repo, tmp_path / "project")
+    (project / ".editorconfig").unlink()
+    commit_all(project, "We do not use editorconfig")
+
+    update_project(project)
+
+    assert not (project / ".editorconfig").exists()
+    assert git(project, "status", "--porcelain", "--", ".editorconfig") == ""
+
+
+def test_update_refuses_a_dirty_work_tree(template_repo: Path, tmp_path: Path) -> None:
+    project = copy_project(template_repo, tmp_path / "project")
+    shutil.copy2(project / "Makefile", project / "Makefile.bak")
+    with pytest.raises(Exception, match="(?i)dirty|clean"):
+        update_project(project)
