@@ -210,5 +210,5 @@ def test_deleted_template_owned_file_stays_deleted_after_update(
 def test_update_refuses_a_dirty_work_tree(template_repo: Path, tmp_path: Path) -> None:
     project = copy_project(template_repo, tmp_path / "project")
     shutil.copy2(project / "Makefile", project / "Makefile.bak")
-    with pytest.raises(Exception, match="(?i)dirty|clean"):
+    with pytest.raises(Exception, match=r"(?i)dirty|clean"):
         update_project(project)
