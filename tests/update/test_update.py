@@ -13,62 +13,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.update.conftest import replace_in
 from tests.update.gitrepo import (
     commit_all,
     conflict_markers,
     copy_project,
     git,
-    snapshot_template,
     update_project,
 )
 
 USER_LINE = "# user edit: keep me"
-MIGRATION = """
-_migrations:
-  - version: v0.2.0
-    when: "{{ _stage == 'before' }}"
-    command: >-
-      sh -c 'for f in deploy/charts/*/values-*.yaml; do
-      [ -e "$f" ] || continue;
-      mkdir -p "$(dirname "$f")/env";
-      git mv "$f" "$(dirname "$f")/env/$(basename "$f" | sed "s/^values-//")";
-      done'
-"""
-
-
-def replace_in(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new), encoding="utf-8")
-
-
-def release_v2(template: Path) -> None:
-    """Change the template the way a real release does, then tag it."""
-    # 1. a fix in a template-owned file
-    replace_in(template / "template/.yamllint.yaml", "max: 120", "max: 130")
-    # 2. a new file
-    (template / "template/docs/runbook.md.jinja").write_text(
-        "# Runbook of {{ project_name }}\n", encoding="utf-8"
-    )
-    # 3. a user-owned file moves: values-<env>.yaml -> env/<env>.yaml, with a migration
-    chart = template / "template/deploy/charts/{{ project_slug }}"
-    old = chart / "{% yield env from environments %}values-{{ env }}{% endyield %}.yaml.jinja"
-    (chart / "env").mkdir()
-    old.rename(chart / "env/{% yield env from environments %}{{ env }}{% endyield %}.yaml.jinja")
-    replace_in(template / "extensions/context.py", 'f"values-{env}.yaml"', 'f"env/{env}.yaml"')
-    replace_in(
-        template / "copier.yml", '"deploy/charts/*/values-*.yaml"', '"deploy/charts/*/env/*.yaml"'
-    )
-    with (template / "copier.yml").open("a", encoding="utf-8") as config:
-        config.write(MIGRATION)
-    commit_all(template, "template v0.2.0", "v0.2.0")
-
-
-@pytest.fixture(scope="module")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    template = snapshot_template(tmp_path_factory.mktemp("template"))
-    release_v2(template)
-    return template
 
 
 def make_user_edits(project: Path) -> dict[Path, str]:
