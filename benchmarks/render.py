@@ -28,7 +28,11 @@ def make_trivial_template(where: Path, files: int = 60) -> Path:
     (template / "copier.yml").write_text(
         "_subdirectory: template\nname:\n  type: str\n  default: demo\n", encoding="utf-8"
     )
-    for index in range(files):
+    # The answers file is one of the files, so `copier update` works on copies of it too.
+    (template / "template" / "{{_copier_conf.answers_file}}.jinja").write_text(
+        "{{ _copier_answers|to_nice_yaml -}}\n", encoding="utf-8"
+    )
+    for index in range(files - 1):
         suffix = ".jinja" if index % 2 else ""
         body = f"file {index} of {{{{ name }}}}\n" if suffix else f"file {index}\n"
         (template / "template" / f"f{index:02}.txt{suffix}").write_text(body, encoding="utf-8")
