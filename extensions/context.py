@@ -85,6 +85,14 @@ def derive(
     )
 
 
+@functools.cache
+def derived_context(
+    project_slug: str, registry_host: str, image_repository: str, environments: tuple[str, ...]
+) -> dict[str, Any]:
+    """`derive` as template variables, built once per set of answers (templates only read it)."""
+    return derive(project_slug, registry_host, image_repository, environments).as_context()
+
+
 class ContextUpdater(ContextHook):
     """Adds `pins` always, and the derived names once the answers they need exist."""
 
@@ -99,5 +107,6 @@ class ContextUpdater(ContextHook):
             return  # still asking questions: defaults and validators don't need derived values
         if not isinstance(environments, list) or not environments:
             return  # the environments validator reports this
-        derived = derive(str(slug), str(host), str(repository), tuple(map(str, environments)))
-        context.update(derived.as_context())
+        context.update(
+            derived_context(str(slug), str(host), str(repository), tuple(map(str, environments)))
+        )
