@@ -1,0 +1,84 @@
+{{/*
+Named templates shared by the manifests of this chart. The "chart." prefix keeps them apart from
+the helpers of any subchart; the file is identical for every service.
+*/}}
+
+{{/*
+chart.name: name of the application, the chart name unless nameOverride is set.
+Cut to 63 characters, the limit of a label value.
+*/}}
+{{- define "chart.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+chart.fullname: name of every object of the release.
+fullnameOverride wins; otherwise "<release>-<name>", or just the release name when it already
+contains the chart name (e.g. release "my-service" of chart "my-service" gives "my-service").
+Cut to 63 characters because some fields are DNS-1123 labels.
+*/}}
+{{- define "chart.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+chart.chart: chart name and version for the helm.sh/chart label ("+" is not allowed in labels).
+*/}}
+{{- define "chart.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+chart.labels: recommended labels (app.kubernetes.io/*) of every object.
+The version label is the deployed image tag, so it changes with every promotion.
+*/}}
+{{- define "chart.labels" -}}
+helm.sh/chart: {{ include "chart.chart" . }}
+{{ include "chart.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "chart.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+chart.selectorLabels: the labels that select the pods of the release. They never change over
+the life of a release, because the selector of a Deployment is immutable.
+*/}}
+{{- define "chart.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "chart.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+chart.serviceAccountName: the ServiceAccount the pods run as; "default" only when the chart
+creates none and no name is given.
+*/}}
+{{- define "chart.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "chart.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+chart.imageTag: the tag to deploy, image.tag or else the chart's appVersion.
+*/}}
+{{- define "chart.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{/*
+chart.image: full image reference "<registry host>/<repository>:<tag>".
+*/}}
+{{- define "chart.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "chart.imageTag" .) }}
+{{- end }}
