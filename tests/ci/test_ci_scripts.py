@@ -1,0 +1,522 @@
+"""The shared CI scripts of the generated project (scripts/ci/), run as CI runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import render, run
+
+THRESHOLD_PASS_OUTPUT = "meets the threshold of"
+
+
+@pytest.fixture(scope="module")
+def scripts(copie_session: Any) -> Path:
+    """scripts/ci of the default project, rendered once per module and worker."""
+    return render(copie_session) / "scripts" / "ci"
+
+
+def shell_scripts(folder: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and path.read_text(encoding="utf-8").startswith("#!/usr/bin/env bash")
+    )
+
+
+def test_shell_scripts_are_executable_and_pass_shellcheck(
+    scripts: Path, tool: Callable[[str], str]
+) -> None:
+    found = shell_scripts(scripts)
+    assert {path.name for path in found} >= {"changed-services", "sticky-comment"}
+    for path in found:
+        assert os.access(path, os.X_OK), f"{path.name} is not executable"
+    run([tool("shellcheck"), "--shell=bash", "--severity=style", *found])
+
+
+def test_coverage_report_is_ruff_clean_and_strictly_typed(
+    scripts: Path, tool: Callable[[str], str]
+) -> None:
+    script = scripts / "coverage_report.py"
+    project = scripts.parent.parent
+    # From the project root, as a developer runs it: the project's own ruff settings apply.
+    run([tool("ruff"), "format", "--check", "--diff", script], cwd=project)
+    run([tool("ruff"), "check", "--select", "E,F,W,I,B,UP,SIM,RUF,N", script], cwd=project)
+    run([tool("mypy"), "--strict", "--no-incremental", script], cwd=project)
+
+
+# --- coverage_report.py --------------------------------------------------------------------------
+
+
+def cobertura(lines_by_file: dict[str, list[int]], totals: bool = True) -> str:
+    """A Cobertura report with one package; each file lists the hit count of its lines."""
+    valid = sum(len(hits) for hits in lines_by_file.values())
+    covered = sum(1 for hits in lines_by_file.values() for hit in hits if hit)
+    rate = covered / valid if valid else 1
+    attributes = f'lines-valid="{valid}" lines-covered="{covered}" ' if totals else ""
+    classes = []
+    for filename, hits in lines_by_file.items():
+        lines = "".join(
+            f'<line number="{number}" hits="{hit}"/>' for number, hit in enumerate(hits, 1)
+        )
+        classes.append(
+            f'<class name="{Path(filename).name}" filename="{filename}" line-rate="0">'
+            f"<methods/><lines>{lines}</lines></class>"
+        )
+    return (
+        '<?xml version="1.0" ?>\n'
+        f'<coverage version="7.6" timestamp="1" line-rate="{rate:.4f}" {attributes}'
+        'branch-rate="0" branches-covered="0" branches-valid="0" complexity="0">'
+        "<sources><source>src</source></sources><packages>"
+        f'<package name="app" line-rate="{rate:.4f}" branch-rate="0" complexity="0">'
+        f"<classes>{''.join(classes)}</classes></package></packages></coverage>\n"
+    )
+
+
+def coverage_report(
+    scripts: Path, tmp_path: Path, xml: str | None, *args: str, summary: Path | None = None
+) -> tuple[int, str, str]:
+    report = tmp_path / "coverage.xml"
+    if xml is not None:
+        report.write_text(xml, encoding="utf-8")
+    env = {"PATH": os.environ["PATH"]}
+    if summary is not None:
+        env["GITHUB_STEP_SUMMARY"] = str(summary)
+    completed = run(
+        ["python3", scripts / "coverage_report.py", report, *args], env=env, check=False
+    )
+    return completed.returncode, completed.stdout, completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("covered", "threshold", "code", "shown"),
+    [
+        (9, "80", 0, "90.00%"),  # above
+        (8, "80", 0, "80.00%"),  # exactly at the threshold passes
+        (7, "80", 1, "70.00%"),  # below
+        (7, "70.5", 1, "70.00%"),  # fractional thresholds
+        (0, "0", 0, "0.00%"),  # 0 disables the gate
+    ],
+)
+def test_coverage_report_exits_non_zero_only_below_the_threshold(
+    scripts: Path, tmp_path: Path, covered: int, threshold: str, code: int, shown: str
+) -> None:
+    xml = cobertura({"src/app/main.py": [1] * covered + [0] * (10 - covered)})
+    output = tmp_path / "out" / "coverage-api.md"
+    status, stdout, stderr = coverage_report(
+        scripts,
+        tmp_path,
+        xml,
+        "--threshold",
+        threshold,
+        "--service",
+        "api",
+        "--output",
+        str(output),
+    )
+    assert status == code, stderr
+    assert stdout == ""
+    markdown = output.read_text(encoding="utf-8")
+    assert markdown.splitlines()[0] == "<!-- coverage-report:api -->"
+    assert f"Coverage of `api`: {shown}" in markdown
+    assert f"({covered} of 10 lines)" in markdown
+    number = threshold.removesuffix(".0")
+    if code:
+        assert f"api: line coverage {shown} is below the threshold of {number}%" in stderr
+        assert ":x:" in markdown
+    else:
+        assert f"api: line coverage {shown} {THRESHOLD_PASS_OUTPUT} {number}%" in stderr
+        assert ":white_check_mark:" in markdown
+
+
+def test_coverage_report_rounds_down_so_a_failure_never_shows_the_threshold(
+    scripts: Path, tmp_path: Path
+) -> None:
+    xml = cobertura({"src/app/main.py": [1] * 7999 + [0] * 2001})  # 79.99 %
+    status, stdout, stderr = coverage_report(
+        scripts, tmp_path, xml, "--threshold", "80", "--service", "api"
+    )
+    assert status == 1
+    assert "79.99%" in stdout
+    assert "80.00%" not in stdout + stderr
+
+
+def test_coverage_report_lists_packages_and_the_least_covered_files_first(
+    scripts: Path, tmp_path: Path
+) -> None:
+    xml = cobertura(
+        {
+            "src/app/good.py": [1, 1, 1, 1],
+            "src/app/weak.py": [1, 0, 0, 0],
+            "src/app/pipe|name.py": [1, 1, 0, 0],
+            "src/app/__init__.py": [],
+        }
+    )
+    status, stdout, _ = coverage_report(
+        scripts, tmp_path, xml, "--threshold", "50", "--service", "api"
+    )
+    assert status == 0
+    assert "| `app` | 7/12 | 58.33% |" in stdout
+    files = [line for line in stdout.splitlines() if line.startswith("| `src/")]
+    assert files == [
+        "| `src/app/weak.py` | 1/4 | 25.00% |",
+        "| `src/app/pipe\\|name.py` | 2/4 | 50.00% |",
+        "| `src/app/good.py` | 4/4 | 100.00% |",
+    ]
+
+
+def test_coverage_report_counts_lines_when_the_totals_are_missing(
+    scripts: Path, tmp_path: Path
+) -> None:
+    xml = cobertura({"src/app/main.py": [1, 1, 1, 0]}, totals=False)
+    status, stdout, _ = coverage_report(
+        scripts, tmp_path, xml, "--threshold", "80", "--service", "api"
+    )
+    assert status == 1
+    assert "75.00% (3 of 4 lines)" in stdout
+
+
+def test_coverage_report_fails_when_no_line_was_measured(scripts: Path, tmp_path: Path) -> None:
+    status, stdout, stderr = coverage_report(
+        scripts, tmp_path, cobertura({}), "--threshold", "80", "--service", "api"
+    )
+    assert status == 1
+    assert "No lines were measured" in stdout
+    assert "api: line coverage 0% (no lines were measured) is below the threshold of 80%" in stderr
+
+
+def test_coverage_report_appends_to_the_github_step_summary(scripts: Path, tmp_path: Path) -> None:
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("# Earlier step\n", encoding="utf-8")
+    xml = cobertura({"src/app/main.py": [1, 1]})
+    for service in ("api", "worker"):
+        status, stdout, _ = coverage_report(
+            scripts, tmp_path, xml, "--threshold", "80", "--service", service, summary=summary
+        )
+        assert status == 0
+        assert stdout.startswith(f"<!-- coverage-report:{service} -->\n")  # no --output
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("# Earlier step\n")
+    assert text.index("<!-- coverage-report:api -->") < text.index(
+        "<!-- coverage-report:worker -->"
+    )
+    assert text.count("100.00%") >= 2
+
+
+@pytest.mark.parametrize(
+    ("xml", "message"),
+    [
+        (None, "no such file"),
+        ("<coverage><packages>", "not well-formed XML"),
+        ("", "not well-formed XML"),
+        ('<?xml version="1.0" ?><testsuites/>', "<testsuites> is not a Cobertura <coverage> root"),
+        ('<coverage lines-valid="ten" lines-covered="1"/>', "bad line count"),
+        ('<coverage lines-valid="5" lines-covered="9"/>', "inconsistent totals"),
+    ],
+)
+def test_coverage_report_explains_an_unreadable_report_and_exits_2(
+    scripts: Path, tmp_path: Path, xml: str | None, message: str
+) -> None:
+    summary = tmp_path / "step-summary.md"
+    status, stdout, stderr = coverage_report(
+        scripts, tmp_path, xml, "--threshold", "80", "--service", "api", summary=summary
+    )
+    assert status == 2
+    assert stdout == ""
+    assert stderr.startswith("coverage_report: error: ")
+    assert "coverage.xml" in stderr
+    assert message in stderr
+    assert "Traceback" not in stderr
+    assert not summary.exists()
+
+
+@pytest.mark.parametrize("threshold", ["101", "-1", "eighty"])
+def test_coverage_report_refuses_a_threshold_that_is_not_a_percentage(
+    scripts: Path, tmp_path: Path, threshold: str
+) -> None:
+    xml = cobertura({"src/app/main.py": [1]})
+    status, _, stderr = coverage_report(
+        scripts, tmp_path, xml, "--threshold", threshold, "--service", "api"
+    )
+    assert status == 2
+    assert "--threshold" in stderr
+
+
+# --- changed-services ----------------------------------------------------------------------------
+
+
+class Repo:
+    """A real git repository in a temporary folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir()
+        self.git("init", "--quiet", "--initial-branch=main")
+
+    def git(self, *args: str) -> str:
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(self.path),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "CI test",
+            "GIT_AUTHOR_EMAIL": "ci@example.com",
+            "GIT_COMMITTER_NAME": "CI test",
+            "GIT_COMMITTER_EMAIL": "ci@example.com",
+        }
+        return run(["git", *args], cwd=self.path, env=env).stdout.strip()
+
+    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
+        """Write (or delete, with None) files and commit them; returns the commit sha."""
+        for name, content in files.items():
+            path = self.path / name
+            if content is None:
+                self.git("rm", "-r", "--quiet", name)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+        self.git("add", "-A")
+        self.git("commit", "--quiet", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    """apps/a and apps/b are services; apps/notes has no Makefile, so it is not one."""
+    repository = Repo(tmp_path / "repo")
+    repository.commit(
+        {
+            "Makefile": "lint test:\n",
+            "README.md": "# monorepo\n",
+            "apps/a/Makefile": "lint test:\n",
+            "apps/a/main.py": "A = 1\n",
+            "apps/b/Makefile": "lint test:\n",
+            "apps/b/main.py": "B = 1\n",
+            "apps/notes/todo.md": "- nothing\n",
+            "deploy/charts/a/values.yaml": "replicaCount: 1\n",
+            "scripts/ci/helper": "#!/bin/sh\n",
+            ".github/workflows/ci.yml": "name: CI\n",
+        },
+        "initial",
+    )
+    return repository
+
+
+def changed(scripts: Path, repo: Repo, base: str, head: str = "HEAD") -> list[str]:
+    completed = run([scripts / "changed-services", base, head], cwd=repo.path)
+    services: list[str] = json.loads(completed.stdout)
+    assert completed.stdout == json.dumps(services, separators=(",", ":")) + "\n"
+    return services
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"apps/a/main.py": "A = 2\n"}, ["a"]),
+        ({"apps/b/main.py": "B = 2\n", "apps/a/new.py": "\n"}, ["a", "b"]),
+        ({"apps/a/main.py": None}, ["a"]),  # a deletion is a change
+        ({"README.md": "# changed\n", "apps/notes/todo.md": "- more\n"}, []),
+        ({"apps/c/Makefile": "lint test:\n"}, ["c"]),  # a new service
+        ({"apps/b": None}, []),  # a removed service has nothing left to build
+        ({"scripts/ci/helper": "#!/bin/sh\n# v2\n"}, ["a", "b"]),
+        ({".github/workflows/ci.yml": "name: CI 2\n"}, ["a", "b"]),
+        ({"deploy/charts/a/values.yaml": "replicaCount: 2\n"}, ["a", "b"]),
+        ({"Makefile": "lint test help:\n"}, ["a", "b"]),
+    ],
+)
+def test_changed_services_lists_the_services_a_commit_touches(
+    scripts: Path, repo: Repo, files: dict[str, str | None], expected: list[str]
+) -> None:
+    base = repo.git("rev-parse", "HEAD")
+    repo.commit(files)
+    assert changed(scripts, repo, base) == expected
+
+
+def test_changed_services_compares_a_pull_request_with_its_merge_base(
+    scripts: Path, repo: Repo
+) -> None:
+    repo.git("checkout", "--quiet", "-b", "feature")
+    feature = repo.commit({"apps/a/main.py": "A = 3\n"})
+    repo.git("checkout", "--quiet", "main")
+    main = repo.commit({"apps/b/main.py": "B = 3\n"})  # main moved on meanwhile
+    assert changed(scripts, repo, main, feature) == ["a"]
+
+
+@pytest.mark.parametrize("base", ["", "0" * 40, "1234567890abcdef1234567890abcdef12345678"])
+def test_changed_services_lists_every_service_without_a_usable_base(
+    scripts: Path, repo: Repo, base: str
+) -> None:
+    repo.commit({"apps/a/main.py": "A = 4\n"})
+    assert changed(scripts, repo, base) == ["a", "b"]
+
+
+def test_changed_services_ignores_folders_with_unsafe_names(scripts: Path, repo: Repo) -> None:
+    base = repo.git("rev-parse", "HEAD")
+    repo.commit({"apps/Bad Name/Makefile": "lint:\n", "apps/a/main.py": "A = 5\n"})
+    completed = run([scripts / "changed-services", base, "HEAD"], cwd=repo.path)
+    assert completed.stdout == '["a"]\n'
+    assert "ignoring apps/Bad Name" in completed.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["HEAD"], ["HEAD", "no-such-revision"]])
+def test_changed_services_refuses_bad_arguments(scripts: Path, repo: Repo, args: list[str]) -> None:
+    completed = run([scripts / "changed-services", *args], cwd=repo.path, check=False)
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert completed.stderr
+
+
+# --- sticky-comment ------------------------------------------------------------------------------
+
+FAKE_GH = """\
+#!{python}
+# Test double of the gh CLI: records each call; lists comments from $FAKE_GH_PAGES.
+import json, os, sys
+
+args = sys.argv[1:]
+call = {{"args": args}}
+for arg in args:
+    if arg.startswith("body=@"):
+        with open(arg[len("body=@"):], encoding="utf-8") as handle:
+            call["body"] = handle.read()
+with open(os.environ["FAKE_GH_LOG"], "a", encoding="utf-8") as log:
+    log.write(json.dumps(call) + "\\n")
+if os.environ.get("FAKE_GH_FAIL"):
+    sys.exit("gh: HTTP 403: Resource not accessible by integration")
+if "--method" not in args:
+    with open(os.environ["FAKE_GH_PAGES"], encoding="utf-8") as pages:
+        sys.stdout.write(pages.read())
+else:
+    print('{{"id": 1}}')
+"""
+MARKER = "<!-- coverage-report:api -->"
+BOT = "github-actions[bot]"
+
+
+class FakeGitHub:
+    def __init__(self, tmp_path: Path) -> None:
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        gh = self.bin / "gh"
+        gh.write_text(FAKE_GH.format(python=sys.executable), encoding="utf-8")
+        gh.chmod(0o755)
+        self.log = tmp_path / "gh-calls.jsonl"
+        self.pages_file = tmp_path / "pages.json"
+        self.body = tmp_path / "coverage-api.md"
+        self.body.write_text(f"{MARKER}\n### Coverage of `api`: 91.00%\n", encoding="utf-8")
+
+    def pages(self, *pages: list[dict[str, Any]]) -> None:
+        # gh api --paginate prints one JSON array per page, one after the other.
+        self.pages_file.write_text("".join(json.dumps(page) for page in pages), encoding="utf-8")
+
+    def run(self, scripts: Path, *args: str, **env: str) -> tuple[int, str, list[dict[str, Any]]]:
+        base = {
+            "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+            "GH_TOKEN": "ghs_fake",
+            "GH_REPO": "acme/repo",
+            "PR_NUMBER": "42",
+            "FAKE_GH_LOG": str(self.log),
+            "FAKE_GH_PAGES": str(self.pages_file),
+        }
+        arguments = args or (MARKER, str(self.body))
+        command: list[str | Path] = [scripts / "sticky-comment", *arguments]
+        completed = run(command, env={**base, **env}, check=False)
+        calls: list[dict[str, Any]] = []
+        if self.log.exists():
+            calls = [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
+        return completed.returncode, completed.stdout + completed.stderr, calls
+
+
+@pytest.fixture
+def github(tmp_path: Path, tool: Callable[[str], str]) -> FakeGitHub:
+    tool("jq")  # sticky-comment filters the comments with jq, as on GitHub-hosted runners
+    return FakeGitHub(tmp_path)
+
+
+def comment(comment_id: int, login: str, body: str) -> dict[str, Any]:
+    return {"id": comment_id, "user": {"login": login}, "body": body}
+
+
+def test_sticky_comment_updates_its_comment_in_place(scripts: Path, github: FakeGitHub) -> None:
+    github.pages(
+        [comment(11, "alice", "LGTM"), comment(12, BOT, "<!-- coverage-report:web -->")],
+        [comment(13, BOT, f"{MARKER}\nold numbers"), comment(14, BOT, f"{MARKER}\nduplicate")],
+    )
+    status, output, calls = github.run(scripts)
+    assert status == 0, output
+    assert [call["args"][:3] for call in calls] == [
+        ["api", "--paginate", "repos/acme/repo/issues/42/comments?per_page=100"],
+        ["api", "--method", "PATCH"],
+    ]
+    assert calls[1]["args"][3] == "repos/acme/repo/issues/comments/13"
+    assert calls[1]["body"] == github.body.read_text(encoding="utf-8")
+    assert "updated comment 13" in output
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        [],
+        [comment(21, "alice", f"quoting the bot: {MARKER}")],  # someone else's comment
+        [comment(22, BOT, "<!-- coverage-report:api-v2 -->")],  # another service's marker
+    ],
+)
+def test_sticky_comment_creates_a_comment_when_it_has_none(
+    scripts: Path, github: FakeGitHub, existing: list[dict[str, Any]]
+) -> None:
+    github.pages(existing)
+    status, output, calls = github.run(scripts)
+    assert status == 0, output
+    assert len(calls) == 2
+    assert calls[1]["args"][:4] == [
+        "api",
+        "--method",
+        "POST",
+        "repos/acme/repo/issues/42/comments",
+    ]
+    assert calls[1]["body"] == github.body.read_text(encoding="utf-8")
+    assert "created a comment on pull request #42" in output
+
+
+def test_sticky_comment_fails_when_github_refuses(scripts: Path, github: FakeGitHub) -> None:
+    github.pages([])
+    status, output, calls = github.run(scripts, FAKE_GH_FAIL="1")
+    assert status != 0
+    assert "HTTP 403" in output
+    assert len(calls) == 1  # no write after a failed listing
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"GH_TOKEN": ""}, "GH_TOKEN"),
+        ({"PR_NUMBER": ""}, "PR_NUMBER"),
+        ({"PR_NUMBER": "42; rm -rf /"}, "is not a number"),
+        ({"GH_REPO": ""}, "GH_REPO"),
+    ],
+)
+def test_sticky_comment_refuses_to_run_without_its_environment(
+    scripts: Path, github: FakeGitHub, env: dict[str, str], message: str
+) -> None:
+    github.pages([])
+    status, output, calls = github.run(scripts, **env)
+    assert status != 0
+    assert message in output
+    assert calls == []
+
+
+def test_sticky_comment_refuses_a_body_without_the_marker(
+    scripts: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    github.pages([])
+    body = tmp_path / "plain.md"
+    body.write_text("coverage: 91%\n", encoding="utf-8")
+    status, output, calls = github.run(scripts, MARKER, str(body))
+    assert status == 2
+    assert "does not contain the marker" in output
+    assert calls == []
