@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,6 +18,16 @@ from tests.update.gitrepo import GIT_ENV, commit_all, copy_project, git
 
 SCRIPT = Path("scripts/ci/template_update.py")
 WORKFLOW = Path(".github/workflows/template-update.yml")
+
+
+def load_script(path: Path) -> ModuleType:
+    """Import a generated script as a module, to unit-test its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_job_script(project: Path) -> tuple[dict[str, str], str]:
@@ -76,11 +88,7 @@ def test_job_does_nothing_when_the_project_is_current(template_repo: Path, tmp_p
 
 
 def test_conflict_detection_sees_an_unmerged_index(default_project: Path, tmp_path: Path) -> None:
-    sys.path.insert(0, str(default_project / "scripts" / "ci"))
-    try:
-        import template_update
-    finally:
-        sys.path.pop(0)
+    template_update = load_script(default_project / SCRIPT)
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -108,11 +116,7 @@ def test_conflict_detection_sees_an_unmerged_index(default_project: Path, tmp_pa
 def test_changelog_excerpt_holds_only_the_new_versions(
     default_project: Path, current: str, latest: str, expected: list[str]
 ) -> None:
-    sys.path.insert(0, str(default_project / "scripts" / "ci"))
-    try:
-        import template_update
-    finally:
-        sys.path.pop(0)
+    template_update = load_script(default_project / SCRIPT)
     changelog = (
         "# Changelog\n\n## [Unreleased]\n\n- soon\n\n## [0.3.0] - 2026-12-01\n\n- three\n\n"
         "## [0.2.0] - 2026-11-25\n\n- two\n\n## [0.1.0] - 2026-11-01\n\n- one\n"
@@ -135,5 +139,5 @@ def test_fleet_script_is_formatted_and_typed(
 ) -> None:
     script = default_project / SCRIPT
     run([tool("ruff"), "format", "--check", "--diff", script], cwd=default_project)
-    run([tool("ruff"), "check", "--select", "E,F,W,I,B,UP", script], cwd=default_project)
+    run([tool("ruff"), "check", script], cwd=default_project)
     run([tool("mypy"), "--strict", script], cwd=default_project)

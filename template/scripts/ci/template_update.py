@@ -28,9 +28,7 @@ GIT_PREFIXES = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
 
 
 def run(*command: str, cwd: Path | None = None) -> str:
-    completed = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, check=False
-    )
+    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{completed.stderr.strip()}")
     return completed.stdout
@@ -44,12 +42,8 @@ def check_update(project: Path) -> dict[str, object]:
 
 def find_conflicts(project: Path) -> list[str]:
     """Unmerged paths, `.rej` files and changed files holding conflict markers."""
-    found = set(
-        run("git", "diff", "--name-only", "--diff-filter=U", cwd=project).split()
-    )
-    status = run(
-        "git", "status", "--porcelain", "-z", "--untracked-files=all", cwd=project
-    )
+    found = set(run("git", "diff", "--name-only", "--diff-filter=U", cwd=project).split())
+    status = run("git", "status", "--porcelain", "-z", "--untracked-files=all", cwd=project)
     for entry in filter(None, status.split("\0")):
         path = entry[3:]
         if path.endswith(".rej"):
@@ -76,11 +70,7 @@ def changelog_excerpt(changelog: str, current: str, latest: str) -> str:
         if not re.match(r"v?\d", version):
             continue  # [Unreleased]
         if version_key(current) < version_key(version) <= version_key(latest):
-            end = (
-                matches[index + 1].start()
-                if index + 1 < len(matches)
-                else len(changelog)
-            )
+            end = matches[index + 1].start() if index + 1 < len(matches) else len(changelog)
             sections.append(changelog[match.start() : end].strip())
     return "\n\n".join(sections)
 
@@ -107,19 +97,13 @@ def template_changelog(source: str, version: str) -> str:
 
 
 def answers_source(project: Path) -> str:
-    for line in (
-        (project / ".copier-answers.yml").read_text(encoding="utf-8").splitlines()
-    ):
+    for line in (project / ".copier-answers.yml").read_text(encoding="utf-8").splitlines():
         if line.startswith("_src_path:"):
             return line.split(":", 1)[1].strip().strip("'\"")
-    raise SystemExit(
-        ".copier-answers.yml has no _src_path: was this project made by Copier?"
-    )
+    raise SystemExit(".copier-answers.yml has no _src_path: was this project made by Copier?")
 
 
-def pull_request_body(
-    current: str, latest: str, changelog: str, conflicts: list[str]
-) -> str:
+def pull_request_body(current: str, latest: str, changelog: str, conflicts: list[str]) -> str:
     lines = [f"Updates the project from devops-template {current} to {latest}.", ""]
     if conflicts:
         lines += [
@@ -137,12 +121,8 @@ def pull_request_body(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=Path("."))
-    parser.add_argument(
-        "--body", type=Path, required=True, help="pull request body to write"
-    )
-    parser.add_argument(
-        "--output", type=Path, help="file to append key=value results to"
-    )
+    parser.add_argument("--body", type=Path, required=True, help="pull request body to write")
+    parser.add_argument("--output", type=Path, help="file to append key=value results to")
     args = parser.parse_args(argv)
 
     status = check_update(args.project)
@@ -163,9 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         changelog = changelog_excerpt(
             template_changelog(answers_source(args.project), latest), current, latest
         )
-        args.body.write_text(
-            pull_request_body(current, latest, changelog, conflicts), "utf-8"
-        )
+        args.body.write_text(pull_request_body(current, latest, changelog, conflicts), "utf-8")
         results.update(updated="true", conflicts=str(bool(conflicts)).lower())
         attention = ", ".join(conflicts) or "none"
         print(f"updated {current} -> {latest}; files needing attention: {attention}")

@@ -1,0 +1,161 @@
+"""`make promote`: one command that edits one environment's values file, round-trip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import run
+from tests.update.gitrepo import GIT_ENV, commit_all, git
+
+CHART = Path("deploy/charts/my-service")
+
+
+@pytest.fixture
+def project(default_project: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "project"
+    shutil.copytree(default_project, copy)
+    git(copy, "init", "-q", "-b", "main")
+    commit_all(copy, "generated")
+    return copy
+
+
+def promote(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The script as `make promote` runs it, with this suite's Python (it has ruamel.yaml)."""
+    return subprocess.run(
+        [sys.executable, "scripts/promote.py", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**GIT_ENV, "PATH": "/usr/bin:/bin"},
+    )
+
+
+def tag_of(project: Path, env: str) -> str:
+    values = yaml.safe_load((project / CHART / f"values-{env}.yaml").read_text("utf-8"))
+    return str(values["image"]["tag"])
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted((project / CHART).glob("values*.yaml"))}
+
+
+def test_setting_a_tag_changes_one_line_of_one_file(project: Path) -> None:
+    before = snapshot(project)
+    result = promote(project, "--env", "dev", "--tag", "3f2c1d9")
+    assert result.returncode == 0, result.stderr
+    after = snapshot(project)
+    changed = [path for path in before if before[path] != after[path]]
+    assert changed == [str(project / CHART / "values-dev.yaml")]
+    diff = git(project, "diff", "--unified=0", "--", str(CHART / "values-dev.yaml"))
+    assert [
+        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in "+++---"
+    ] == [
+        '-  tag: ""',
+        '+  tag: "3f2c1d9"',
+    ]
+
+
+def test_promoting_without_a_tag_takes_the_previous_environments_tag(project: Path) -> None:
+    assert promote(project, "--env", "dev", "--tag", "v1.2.3").returncode == 0
+    assert promote(project, "--env", "staging").returncode == 0
+    assert tag_of(project, "staging") == "v1.2.3"
+    assert promote(project, "--env", "prod").returncode == 0
+    assert tag_of(project, "prod") == "v1.2.3"
+
+
+def test_promoting_twice_changes_nothing_the_second_time(project: Path) -> None:
+    assert promote(project, "--env", "dev", "--tag", "abc").returncode == 0
+    before = snapshot(project)
+    again = promote(project, "--env", "dev", "--tag", "abc")
+    assert again.returncode == 0
+    assert "already at abc" in again.stdout
+    assert snapshot(project) == before
+
+
+def test_comments_and_other_keys_are_kept(project: Path) -> None:
+    values = project / CHART / "values-prod.yaml"
+    original = values.read_text(encoding="utf-8")
+    assert promote(project, "--env", "prod", "--tag", "abc").returncode == 0
+    assert values.read_text(encoding="utf-8") == original.replace('tag: ""', 'tag: "abc"')
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--env", "qa", "--tag", "abc"], "ENV=qa: not one of the environments dev, staging, prod"),
+        (["--env", "dev", "--tag=-abc"], "TAG=-abc: not a valid image tag"),
+        (["--env", "dev", "--tag", "a" * 129], "not a valid image tag"),
+        (["--env", "dev", "--tag", "a:b"], "not a valid image tag"),
+        (["--env", "dev"], "ENV=dev is the first environment: give TAG"),
+        (["--env", "staging"], "values-dev.yaml sets no image.tag to promote from dev"),
+        (["--env", "prod", "--tag", "abc", "--rollback"], "either TAG or ROLLBACK"),
+        (["--env", "prod", "--rollback"], "no earlier tag"),
+        (["--env", "dev", "--tag", "abc", "--service", "nope"], "SERVICE=nope"),
+    ],
+    ids=[
+        "unknown-env",
+        "tag-starts-with-dash",
+        "tag-too-long",
+        "tag-with-colon",
+        "first-env-needs-tag",
+        "previous-env-unset",
+        "tag-and-rollback",
+        "rollback-without-history",
+        "unknown-service",
+    ],
+)
+def test_refusals_exit_2_with_a_message_and_change_nothing(
+    project: Path, args: list[str], message: str
+) -> None:
+    before = snapshot(project)
+    result = promote(project, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "nothing changed" in result.stderr
+    assert snapshot(project) == before
+
+
+def test_rollback_restores_the_tag_before_the_last_promotion(project: Path) -> None:
+    for tag in ("v1", "v2"):
+        assert promote(project, "--env", "prod", "--tag", tag).returncode == 0
+        commit_all(project, f"Promote {tag} to prod")
+    result = promote(project, "--env", "prod", "--rollback")
+    assert result.returncode == 0, result.stderr
+    assert tag_of(project, "prod") == "v1"
+
+
+def test_custom_environment_order_is_read_from_the_answers(
+    make_project: Callable[..., Path],
+) -> None:
+    project = make_project(environments=["test", "live"])
+    assert promote(project, "--env", "test", "--tag", "t1").returncode == 0
+    assert promote(project, "--env", "live").returncode == 0
+    assert tag_of(project, "live") == "t1"
+
+
+@pytest.mark.slow
+def test_make_promote_runs_the_script_with_uv(project: Path, tool: Callable[[str], str]) -> None:
+    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(tool('uv')).parent}:/usr/bin:/bin"}
+    run(["make", "promote", "ENV=dev", "TAG=3f2c1d9"], cwd=project, env=env)
+    assert tag_of(project, "dev") == "3f2c1d9"
+    refused = run(["make", "promote", "ENV=nope", "TAG=x"], cwd=project, env=env, check=False)
+    assert refused.returncode != 0
+    assert "ENV=nope" in refused.stderr
+
+
+def test_promote_script_is_formatted_linted_and_typed(
+    default_project: Path, tool: Callable[[str], str]
+) -> None:
+    script = default_project / "scripts" / "promote.py"
+    run([tool("ruff"), "format", "--check", "--diff", script], cwd=default_project)
+    run([tool("ruff"), "check", script], cwd=default_project)
+    run([tool("mypy"), "--strict", "--ignore-missing-imports", script], cwd=default_project)
