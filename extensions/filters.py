@@ -119,28 +119,6 @@ def check_int_range(value: Any, question: str, low: int, high: int) -> str:
     return ""
 
 
-REGISTRY_DEFAULTS: dict[str, tuple[str, str]] = {
-    # registry: (registry_host, image_repository pattern)
-    "ghcr": ("ghcr.io", "{owner}/{slug}"),
-    "dockerhub": ("docker.io", "{owner}/{slug}"),
-    "harbor": ("harbor.example.com", "{owner}/{slug}"),
-    "ecr": ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "{slug}"),
-    "gar": ("europe-west1-docker.pkg.dev", "{owner}/containers/{slug}"),
-    "acr": ("{owner}.azurecr.io", "{slug}"),
-    "gitlab": ("registry.gitlab.com", "{owner}/{slug}"),
-}
-
-
-def default_registry_host(registry: str, owner: str = "") -> str:
-    host = REGISTRY_DEFAULTS[registry][0]
-    return host.format(owner=re.sub(r"[^a-z0-9]", "", owner.lower()) or "myregistry")
-
-
-def default_image_repository(registry: str, owner: str, slug: str) -> str:
-    pattern = REGISTRY_DEFAULTS[registry][1]
-    return pattern.format(owner=owner.lower(), slug=slug)
-
-
 class FiltersExtension(Extension):
     """Registers the pure functions above as Jinja filters."""
 
@@ -155,7 +133,5 @@ class FiltersExtension(Extension):
                 "check_pattern": check_pattern,
                 "check_environments": check_environments,
                 "check_int_range": check_int_range,
-                "default_registry_host": default_registry_host,
-                "default_image_repository": default_image_repository,
             }
         )

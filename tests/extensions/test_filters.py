@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from extensions import filters
+from extensions.registries import REGISTRIES, default_image_repository, default_registry_host
 
 
 @pytest.mark.parametrize(
@@ -92,9 +93,9 @@ def test_check_text_refuses_empty_multiline_and_long_text() -> None:
     assert "at most 5" in filters.check_text("abcdef", "description", 5)
 
 
-@pytest.mark.parametrize("registry", sorted(filters.REGISTRY_DEFAULTS))
+@pytest.mark.parametrize("registry", sorted(REGISTRIES))
 def test_registry_defaults_pass_their_own_validators(registry: str) -> None:
-    host = filters.default_registry_host(registry, "Acme.Corp")
-    repository = filters.default_image_repository(registry, "Acme", "svc")
+    host = default_registry_host(registry, "Acme.Corp")
+    repository = default_image_repository(registry, "Acme", "svc")
     assert filters.check_pattern(host, "registry_host", "registry_host") == ""
     assert filters.check_pattern(repository, "image_repository", "image_repository") == ""

@@ -1,0 +1,231 @@
+"""Container registries: image path conventions and how CI authenticates, per CI provider.
+
+Credentials never reach a file of the repository: CI reads them from its own secret store or
+exchanges the job's OIDC token for a short-lived one, and writes kaniko's config at run time.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from copier_template_extensions import ContextHook
+from jinja2 import Environment
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A CI secret or variable the user creates; `secret` ones are masked/protected."""
+
+    name: str
+    description: str
+    secret: bool = True
+
+
+@dataclass(frozen=True)
+class Registry:
+    key: str
+    title: str
+    host: str  # default registry_host; {owner} is the owner without punctuation
+    repository: str  # default image_repository; {owner}, {slug}
+    # How kaniko gets credentials: "basic" (user + password/token in config.json),
+    # "ecr" / "gcr" / "acr" (kaniko's built-in credential helper fed by an OIDC token).
+    kaniko_auth: str
+    # Pods need an imagePullSecret (private by default, no cloud identity on the nodes).
+    pull_secret: bool
+    auth: dict[str, str] = field(default_factory=dict)  # ci_provider -> how CI logs in
+    secrets: dict[str, list[Secret]] = field(default_factory=dict)  # ci_provider -> to create
+    cluster_pull: str = ""
+
+
+GITHUB_OIDC = "the job's OIDC token (`id-token: write`)"
+GITLAB_OIDC = "the job's OIDC token (`id_tokens`)"
+
+REGISTRIES: dict[str, Registry] = {
+    registry.key: registry
+    for registry in [
+        Registry(
+            key="ghcr",
+            title="GitHub Container Registry",
+            host="ghcr.io",
+            repository="{owner}/{slug}",
+            kaniko_auth="basic",
+            pull_secret=True,
+            auth={
+                "github": "the job's `GITHUB_TOKEN` with `packages: write`",
+                "gitlab": "a GitHub token with `write:packages` in CI variables",
+            },
+            secrets={
+                "github": [],
+                "gitlab": [
+                    Secret("REGISTRY_USER", "GitHub user owning the token", secret=False),
+                    Secret("REGISTRY_PASSWORD", "GitHub token with write:packages"),
+                ],
+            },
+            cluster_pull="an image pull secret (`ghcr-pull`) unless the package is public",
+        ),
+        Registry(
+            key="dockerhub",
+            title="Docker Hub",
+            host="docker.io",
+            repository="{owner}/{slug}",
+            kaniko_auth="basic",
+            pull_secret=False,
+            auth={
+                "github": "a Docker Hub access token in repository secrets",
+                "gitlab": "a Docker Hub access token in CI variables",
+            },
+            secrets={
+                provider: [
+                    Secret("REGISTRY_USER", "Docker Hub user or organisation", secret=False),
+                    Secret("REGISTRY_PASSWORD", "Docker Hub access token (read & write)"),
+                ]
+                for provider in ("github", "gitlab")
+            },
+            cluster_pull="nothing for public repositories; an image pull secret otherwise",
+        ),
+        Registry(
+            key="harbor",
+            title="Harbor",
+            host="harbor.example.com",
+            repository="{owner}/{slug}",
+            kaniko_auth="basic",
+            pull_secret=True,
+            auth={
+                "github": "a Harbor robot account in repository secrets",
+                "gitlab": "a Harbor robot account in CI variables",
+            },
+            secrets={
+                provider: [
+                    Secret("REGISTRY_USER", "robot account name, e.g. robot$project+ci", False),
+                    Secret("REGISTRY_PASSWORD", "robot account secret (push to the project)"),
+                ]
+                for provider in ("github", "gitlab")
+            },
+            cluster_pull="an image pull secret with a pull-only robot account",
+        ),
+        Registry(
+            key="ecr",
+            title="Amazon ECR",
+            host="123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+            repository="{slug}",
+            kaniko_auth="ecr",
+            pull_secret=False,
+            auth={"github": GITHUB_OIDC, "gitlab": GITLAB_OIDC},
+            secrets={
+                provider: [
+                    Secret("AWS_ROLE_ARN", "IAM role CI assumes with OIDC (ecr push)", False),
+                    Secret("AWS_REGION", "region of the registry", secret=False),
+                ]
+                for provider in ("github", "gitlab")
+            },
+            cluster_pull="the node role (AmazonEC2ContainerRegistryReadOnly)",
+        ),
+        Registry(
+            key="gar",
+            title="Google Artifact Registry",
+            host="europe-west1-docker.pkg.dev",
+            repository="{owner}/containers/{slug}",
+            kaniko_auth="gcr",
+            pull_secret=False,
+            auth={"github": GITHUB_OIDC, "gitlab": GITLAB_OIDC},
+            secrets={
+                provider: [
+                    Secret(
+                        "GCP_WORKLOAD_IDENTITY_PROVIDER",
+                        "projects/<number>/locations/global/workloadIdentityPools/<pool>/"
+                        "providers/<provider>",
+                        secret=False,
+                    ),
+                    Secret(
+                        "GCP_SERVICE_ACCOUNT",
+                        "service account CI impersonates (Artifact Registry Writer)",
+                        secret=False,
+                    ),
+                ]
+                for provider in ("github", "gitlab")
+            },
+            cluster_pull="the nodes' service account (Artifact Registry Reader)",
+        ),
+        Registry(
+            key="acr",
+            title="Azure Container Registry",
+            host="{owner}.azurecr.io",
+            repository="{slug}",
+            kaniko_auth="acr",
+            pull_secret=False,
+            auth={"github": GITHUB_OIDC, "gitlab": GITLAB_OIDC},
+            secrets={
+                provider: [
+                    Secret(
+                        "AZURE_CLIENT_ID", "app registration with a federated credential", False
+                    ),
+                    Secret("AZURE_TENANT_ID", "tenant of the app registration", secret=False),
+                ]
+                for provider in ("github", "gitlab")
+            },
+            cluster_pull="the kubelet identity with AcrPull (`az aks update --attach-acr`)",
+        ),
+        Registry(
+            key="gitlab",
+            title="GitLab Container Registry",
+            host="registry.gitlab.com",
+            repository="{owner}/{slug}",
+            kaniko_auth="basic",
+            pull_secret=True,
+            auth={
+                "github": "a GitLab deploy token with `write_registry` in repository secrets",
+                "gitlab": "the job's `CI_REGISTRY_USER` / `CI_REGISTRY_PASSWORD`",
+            },
+            secrets={
+                "github": [
+                    Secret("REGISTRY_USER", "GitLab deploy token user name", secret=False),
+                    Secret("REGISTRY_PASSWORD", "GitLab deploy token (write_registry)"),
+                ],
+                "gitlab": [],
+            },
+            cluster_pull="an image pull secret with a deploy token (read_registry)",
+        ),
+    ]
+}
+
+
+def default_registry_host(registry: str, owner: str = "") -> str:
+    host = REGISTRIES[registry].host
+    return host.format(owner=re.sub(r"[^a-z0-9]", "", owner.lower()) or "myregistry")
+
+
+def default_image_repository(registry: str, owner: str, slug: str) -> str:
+    return REGISTRIES[registry].repository.format(owner=owner.lower(), slug=slug)
+
+
+@functools.cache
+def registry_context(registry: str, ci_provider: str) -> dict[str, Any]:
+    """What templates need about the chosen registry for the chosen CI provider."""
+    chosen = REGISTRIES[registry]
+    return {
+        "key": chosen.key,
+        "title": chosen.title,
+        "kaniko_auth": chosen.kaniko_auth,
+        "pull_secret": chosen.pull_secret,
+        "auth": chosen.auth[ci_provider],
+        "secrets": [asdict(secret) for secret in chosen.secrets[ci_provider]],
+        "cluster_pull": chosen.cluster_pull,
+        "oidc": chosen.kaniko_auth in {"ecr", "gcr", "acr"},
+    }
+
+
+class RegistryExtension(ContextHook):
+    """Filters for the registry defaults, and `registry_info` once the answers exist."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["default_registry_host"] = default_registry_host
+        environment.filters["default_image_repository"] = default_image_repository
+
+    def hook(self, context: dict[str, Any]) -> None:
+        registry, ci_provider = context.get("registry"), context.get("ci_provider")
+        if registry in REGISTRIES and ci_provider in ("github", "gitlab"):
+            context["registry_info"] = registry_context(str(registry), str(ci_provider))
