@@ -201,11 +201,64 @@ def default_image_repository(registry: str, owner: str, slug: str) -> str:
     return REGISTRIES[registry].repository.format(owner=owner.lower(), slug=slug)
 
 
+# Per kaniko_auth: the OIDC audience to request, and the variables kaniko's credential helper
+# reads inside the kaniko container (credentials are mounted at /kaniko/.docker).
+OIDC_AUDIENCE = {
+    "ecr": "sts.amazonaws.com",
+    "gcr": "https://iam.googleapis.com/{GCP_WORKLOAD_IDENTITY_PROVIDER}",
+    "acr": "api://AzureADTokenExchange",
+}
+KANIKO_ENV = {
+    "basic": [],
+    "ecr": ["AWS_ROLE_ARN", "AWS_REGION", "AWS_WEB_IDENTITY_TOKEN_FILE=/kaniko/.docker/oidc-token"],
+    "gcr": ["GOOGLE_APPLICATION_CREDENTIALS=/kaniko/.docker/gcp-credentials.json"],
+    "acr": [
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_FEDERATED_TOKEN_FILE=/kaniko/.docker/oidc-token",
+    ],
+}
+# Logins CI provides by itself: no secret to create.
+BUILTIN_LOGIN = {
+    ("ghcr", "github"): {
+        "REGISTRY_USER": "${{ github.actor }}",
+        "REGISTRY_PASSWORD": "${{ github.token }}",
+    },
+    ("gitlab", "gitlab"): {
+        "REGISTRY_USER": "$CI_REGISTRY_USER",
+        "REGISTRY_PASSWORD": "$CI_REGISTRY_PASSWORD",
+    },
+}
+
+
+def login_env(registry: Registry, ci_provider: str) -> dict[str, str]:
+    """Environment of the login step: variable -> CI expression that fills it."""
+    builtin = BUILTIN_LOGIN.get((registry.key, ci_provider))
+    if builtin is not None:
+        return dict(builtin)
+    if ci_provider == "github":
+        return {
+            secret.name: f"${{{{ {'secrets' if secret.secret else 'vars'}.{secret.name} }}}}"
+            for secret in registry.secrets["github"]
+        }
+    # GitLab: project CI/CD variables are already in the job's environment.
+    return {}
+
+
 @functools.cache
 def registry_context(registry: str, ci_provider: str) -> dict[str, Any]:
     """What templates need about the chosen registry for the chosen CI provider."""
     chosen = REGISTRIES[registry]
     return {
+        "login_env": login_env(chosen, ci_provider),
+        "kaniko_env": KANIKO_ENV[chosen.kaniko_auth],
+        "oidc_audience": OIDC_AUDIENCE.get(chosen.kaniko_auth, "").format(
+            GCP_WORKLOAD_IDENTITY_PROVIDER=(
+                "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
+                if ci_provider == "github"
+                else "$GCP_WORKLOAD_IDENTITY_PROVIDER"
+            )
+        ),
         "key": chosen.key,
         "title": chosen.title,
         "kaniko_auth": chosen.kaniko_auth,

@@ -1,0 +1,1 @@
+"""HTTP service with Kubernetes probes, Prometheus metrics and JSON logs."""

@@ -1,0 +1,605 @@
+"""The generated Python service: its Makefile, its Dockerfile and the service itself, run for real.
+
+The toolchain tests share one copy of the default project per test worker, with one virtual
+environment that the service Makefile creates; nothing here writes into `default_project`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import tomllib
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from tests.helpers import run
+
+Tool = Callable[[str], str]
+T = TypeVar("T")
+
+
+# --- Dockerfile and Makefile, parsed just enough to check and replay them ------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    value: str
+
+
+@dataclass
+class Stage:
+    image: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def values(self, keyword: str) -> list[str]:
+        return [item.value for item in self.instructions if item.keyword == keyword]
+
+
+def parse_dockerfile(text: str) -> list[Stage]:
+    """Stages with their instructions; continuation lines joined, comments dropped."""
+    lines: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        lines.append(pending + line)
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continuation line"
+    stages: list[Stage] = []
+    for line in lines:
+        keyword, _, value = line.partition(" ")
+        keyword, value = keyword.upper(), value.strip()
+        if keyword == "FROM":
+            words = value.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name))
+        else:
+            assert stages, f"{keyword} before the first FROM"
+            stages[-1].instructions.append(Instruction(keyword, value))
+    return stages
+
+
+def env_pairs(value: str) -> list[tuple[str, str]]:
+    """`ENV A=1 B="x y"` -> [("A", "1"), ("B", "x y")] (the key=value form only)."""
+    pairs = []
+    for token in shlex.split(value):
+        key, equals, setting = token.partition("=")
+        assert equals, f"ENV {value!r} is not in KEY=value form"
+        pairs.append((key, setting))
+    return pairs
+
+
+def only(items: list[T], what: str) -> T:
+    assert len(items) == 1, f"expected exactly one {what}, found {items}"
+    return items[0]
+
+
+def install_stage(stages: list[Stage]) -> Stage:
+    """The build stage: the one whose RUN installs the locked dependencies."""
+    syncing = [s for s in stages if any("pip sync" in command for command in s.values("RUN"))]
+    return only(syncing, "Dockerfile stage that runs `uv pip sync`")
+
+
+def makefile_recipes(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Variables (`?=`, `:=`, `=`) and the recipe lines of every rule, variables not expanded."""
+    variables: dict[str, str] = {}
+    recipes: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("\t") and current is not None:
+            current.append(line.strip())
+            continue
+        if not line.strip() or line.startswith("#"):
+            continue
+        if match := re.match(r"^(?:export\s+)?([A-Z_]+)\s*(?:\?=|:=|=)\s*(.*)$", line):
+            variables[match[1]] = match[2]
+            current = None
+        elif match := re.match(r"^([^:=\s]+(?:\s+[^:=\s]+)*)\s*:(?!=)", line):
+            current = recipes.setdefault(match[1], [])
+        else:
+            current = None
+    return variables, recipes
+
+
+def recipe_commands(text: str, needle: str) -> list[list[str]]:
+    """Recipe lines containing `needle`, split into words, `$(UV)` and friends expanded."""
+    variables, recipes = makefile_recipes(text)
+
+    def expand(line: str) -> str:
+        for _ in range(5):
+            line = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m[1], m[0]), line)
+        return line
+
+    return [
+        shlex.split(expand(line))
+        for lines in recipes.values()
+        for line in lines
+        if needle in expand(line)
+    ]
+
+
+def lock_blocks(text: str) -> dict[str, str]:
+    """Requirement name -> its whole pinned block (version, markers and hashes)."""
+    blocks: dict[str, str] = {}
+    for block in re.split(r"\n(?=\S)", text.strip()):
+        name = re.split(r"[=;\s]", block, maxsplit=1)[0].lower()
+        blocks[name] = block
+    return blocks
+
+
+# --- running the service -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def get(port: int, path: str) -> tuple[int, str, str]:
+    """Status, content type and body of a GET to the service on this machine."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.getheader("content-type", ""), response.read().decode()
+    finally:
+        connection.close()
+
+
+def wait_for_health(port: int, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"exited {process.returncode} while starting:\n{out}\n{err}")
+        try:
+            if get(port, "/healthz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"/healthz did not answer on port {port} within {timeout} s")
+
+
+def descendants(pid: int) -> list[int]:
+    """Child processes of `pid`, recursively (Linux /proc)."""
+    children_file = Path(f"/proc/{pid}/task/{pid}/children")
+    children = [int(child) for child in children_file.read_text().split()]
+    return children + [grandchild for child in children for grandchild in descendants(child)]
+
+
+def python_process(parent: int) -> int:
+    for pid in descendants(parent):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if Path(command[0].decode()).name.startswith("python"):
+            return pid
+    raise AssertionError(f"no python process under {parent}")
+
+
+@pytest.fixture
+def stop_on_exit() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts in their own session; killed with their group if still running."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def start(
+    command: list[str], cwd: Path, env: dict[str, str], started: list[subprocess.Popen[str]]
+) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    started.append(process)
+    return process
+
+
+def assert_json_logs(stdout: str) -> list[dict[str, object]]:
+    entries = []
+    for line in stdout.splitlines():
+        entry = json.loads(line)
+        assert isinstance(entry, dict), line
+        assert {"time", "level", "logger", "message"} <= entry.keys(), line
+        entries.append(entry)
+    assert entries, "the service logged nothing on stdout"
+    return entries
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+def service_of(project: Path) -> Path:
+    (makefile,) = (project / "apps").glob("*/Makefile")
+    return makefile.parent
+
+
+@pytest.fixture(scope="module")
+def project_copy(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the default project that the Makefiles may write into."""
+    destination = tmp_path_factory.mktemp("python-service") / "project"
+    shutil.copytree(default_project, destination)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def service(project_copy: Path, tool: Tool) -> Path:
+    """The copied service with its .venv synced from requirements-dev.txt (`make venv`)."""
+    tool("make")
+    tool("uv")
+    service_dir = service_of(project_copy)
+    run(["make", "venv"], cwd=service_dir)
+    return service_dir
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_root_make_lint_and_test_pass_and_leave_reports(project_copy: Path, service: Path) -> None:
+    for report in ("coverage.xml", "junit.xml"):
+        (service / report).unlink(missing_ok=True)
+
+    run(["make", "lint"], cwd=project_copy)
+    run(["make", "test"], cwd=project_copy)
+
+    coverage = ET.parse(service / "coverage.xml").getroot()
+    assert coverage.tag == "coverage"
+    assert float(coverage.attrib["line-rate"]) >= 0.8
+    suites = ET.parse(service / "junit.xml").getroot()
+    suite = suites if suites.tag == "testsuite" else suites.find("testsuite")
+    assert suite is not None
+    assert int(suite.attrib["tests"]) >= 20
+    assert suite.attrib["failures"] == suite.attrib["errors"] == "0"
+
+
+@pytest.mark.slow
+def test_service_make_test_fails_on_a_failing_test_and_reports_it(service: Path) -> None:
+    failing = service / "tests" / "test_zz_deliberately_failing.py"
+    failing.write_text("def test_fails() -> None:\n    assert 1 == 2\n", encoding="utf-8")
+    try:
+        result = run(["make", "test"], cwd=service, check=False)
+    finally:
+        failing.unlink()
+
+    assert result.returncode != 0
+    suite = ET.parse(service / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert suite.attrib["failures"] == "1"
+
+
+@pytest.mark.slow
+def test_make_lint_catches_unformatted_code(service: Path) -> None:
+    module = next((service / "src").glob("*/config.py"))
+    original = module.read_text(encoding="utf-8")
+    module.write_text(original.replace("MAX_PORT = 65535", "MAX_PORT=65535"), encoding="utf-8")
+    try:
+        result = run(["make", "lint"], cwd=service, check=False)
+    finally:
+        module.write_text(original, encoding="utf-8")
+
+    assert result.returncode != 0
+    assert "config.py" in result.stdout + result.stderr
+
+
+def test_generated_python_is_ruff_clean_and_formatted(default_project: Path, tool: Tool) -> None:
+    service_dir = service_of(default_project)
+    ruff = tool("ruff")
+    # --no-cache: the rendered default project is shared and stays as rendered.
+    run([ruff, "check", "--no-cache", "."], cwd=service_dir)
+    result = run([ruff, "format", "--no-cache", "--check", "--diff", "."], cwd=service_dir)
+    assert "would reformat" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
+    service: Path, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port)}
+    make = start(["make", "--silent", "run"], service, env, stop_on_exit)
+    wait_for_health(port, make)
+
+    assert get(port, "/healthz")[0] == 200
+    assert get(port, "/readyz")[0] == 200
+    status, content_type, body = get(port, "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    assert "# HELP http_requests_total " in body
+    assert 'route="/healthz"' in body
+
+    stopped_at = time.monotonic()
+    os.kill(python_process(make.pid), signal.SIGTERM)
+    stdout, stderr = make.communicate(timeout=10)
+    assert make.returncode == 0, stderr
+    assert time.monotonic() - stopped_at < 5
+    entries = assert_json_logs(stdout)
+    assert any(entry.get("path") == "/readyz" and entry.get("status") == 200 for entry in entries)
+    assert str(entries[-1]["message"]).startswith("Finished server process")
+
+
+@pytest.mark.slow
+def test_lockfiles_are_what_make_lock_produces(service: Path) -> None:
+    before = {
+        name: (service / name).read_text() for name in ("requirements.txt", "requirements-dev.txt")
+    }
+
+    run(["make", "lock"], cwd=service)
+
+    after = {name: (service / name).read_text() for name in before}
+    assert after == before, "pyproject.toml and requirements*.txt disagree: run `make lock`"
+
+
+def test_lockfiles_pin_with_hashes_and_name_no_index(default_project: Path) -> None:
+    service_dir = service_of(default_project)
+    production = (service_dir / "requirements.txt").read_text(encoding="utf-8")
+    development = (service_dir / "requirements-dev.txt").read_text(encoding="utf-8")
+    for text in (production, development):
+        assert "://" not in text
+        assert not re.search(
+            r"^\s*(-i|--index-url|--extra-index-url|-f|--find-links)\b", text, re.M
+        )
+        for block in lock_blocks(text).values():
+            assert re.match(r"^[a-z0-9-]+==[\w.]+", block), block
+            assert "--hash=sha256:" in block, block
+    production_blocks = lock_blocks(production)
+    assert {"fastapi", "uvicorn", "prometheus-client"} <= production_blocks.keys()
+    assert "pytest" not in production_blocks
+    # Tests run exactly what ships: every production pin, hashes included, is in the dev lockfile.
+    development_blocks = lock_blocks(development)
+    assert {name: development_blocks.get(name) for name in production_blocks} == production_blocks
+    assert {"pytest", "pytest-cov", "ruff"} <= development_blocks.keys()
+
+
+def test_dockerfile_installs_the_lockfile_like_the_makefile(default_project: Path) -> None:
+    service_dir = service_of(default_project)
+    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
+    makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
+    build = install_stage(stages)
+
+    docker_sync = only(
+        [
+            shlex.split(command)
+            for run_value in build.values("RUN")
+            for command in run_value.split("&&")
+            if "pip sync" in command
+        ],
+        "`uv pip sync` in the Dockerfile",
+    )
+    make_sync = only(recipe_commands(makefile, "pip sync"), "`uv pip sync` in the Makefile")
+    assert docker_sync[:-1] == make_sync[:-1] == ["uv", "pip", "sync", "--require-hashes"]
+    assert docker_sync[-1] == "requirements.txt"
+    assert make_sync[-1] == "requirements-dev.txt"
+    # `make lock` writes the production lockfile the image installs, and pins dev to it.
+    compiles = {
+        command[command.index("-o") + 1]: command
+        for command in recipe_commands(makefile, "pip compile")
+    }
+    assert set(compiles) == {"requirements.txt", "requirements-dev.txt"}
+    assert compiles["requirements-dev.txt"][compiles["requirements-dev.txt"].index("-c") + 1] == (
+        "requirements.txt"
+    )
+    # The dependency layer comes before the source: only the lockfile is copied before it.
+    build_steps = [(item.keyword, item.value) for item in build.instructions]
+    sync_index = next(i for i, (keyword, value) in enumerate(build_steps) if "pip sync" in value)
+    copied_before = [value for keyword, value in build_steps[:sync_index] if keyword == "COPY"]
+    assert [value for value in copied_before if not value.startswith("--from=")] == [
+        "requirements.txt ./"
+    ]
+
+
+def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(default_project: Path) -> None:
+    service_dir = service_of(default_project)
+    text = (service_dir / "Dockerfile").read_text(encoding="utf-8")
+    stages = parse_dockerfile(text)
+    final = stages[-1]
+
+    assert "--mount" not in text
+    assert "<<" not in text
+    assert not text.startswith("# syntax=")
+    assert len(stages) >= 2
+    (user,) = final.values("USER")
+    assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user), f"USER {user}: numeric uid:gid, not root"
+    (cmd,) = final.values("CMD")
+    assert isinstance(json.loads(cmd), list), "CMD must be in exec form"
+    (expose,) = final.values("EXPOSE")
+    final_env = dict(pair for value in final.values("ENV") for pair in env_pairs(value))
+    assert expose == final_env["PORT"] == "8080"
+    assert final_env["PYTHONDONTWRITEBYTECODE"] == final_env["PYTHONUNBUFFERED"] == "1"
+    assert any("pip uninstall" in value for value in final.values("RUN"))
+    assert not any(re.search(r"\b(apt-get|gcc|uv)\b", value) for value in final.values("RUN"))
+
+
+def test_dockerignore_lets_in_only_what_the_dockerfile_copies(default_project: Path) -> None:
+    service_dir = service_of(default_project)
+    patterns = (service_dir / ".dockerignore").read_text(encoding="utf-8").split("\n")
+    patterns = [line.strip() for line in patterns if line.strip() and not line.startswith("#")]
+    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
+    sources = {
+        source.rstrip("/")
+        for stage in stages
+        for value in stage.values("COPY")
+        if not value.startswith("--from=")
+        for source in shlex.split(value)[:-1]
+    }
+
+    assert patterns[0] == "*"
+    assert {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")} == sources
+    assert sources == {"requirements.txt", "src"}
+
+
+def test_dockerfile_is_clean_under_the_repository_hadolint_config(
+    default_project: Path, tool: Tool
+) -> None:
+    dockerfile = service_of(default_project) / "Dockerfile"
+    # hadolint finds .hadolint.yaml in the directory it runs from: the repository root.
+    run([tool("hadolint"), dockerfile.relative_to(default_project)], cwd=default_project)
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    [
+        pytest.param(
+            "FROM python:3.13.9-slim-bookworm\nLABEL Invalid..key=1\n", id="style-level-finding"
+        ),
+        pytest.param("FROM quay.io/acme/python:3.13\n", id="untrusted-registry"),
+        pytest.param(
+            "FROM python:3.13.9-slim-bookworm\nRUN echo a\n# hadolint ignore=DL3059\nRUN echo b\n",
+            id="inline-ignore-pragma",
+        ),
+    ],
+)
+def test_hadolint_config_fails_what_the_defaults_let_through(
+    dockerfile: str, default_project: Path, tmp_path: Path, tool: Tool
+) -> None:
+    hadolint = tool("hadolint")
+    path = tmp_path / "Dockerfile"
+    path.write_text(dockerfile, encoding="utf-8")
+    isolated = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+
+    assert run([hadolint, path], cwd=tmp_path, env=isolated, check=False).returncode == 0
+    strict = run([hadolint, path], cwd=default_project, env=isolated, check=False)
+    assert strict.returncode != 0, strict.stdout
+
+
+@dataclass
+class NativeImage:
+    """Replays Dockerfile instructions on this machine, with the image's `/` under `root`."""
+
+    root: Path
+    context: Path
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def path(self, container_path: str) -> Path:
+        if container_path.startswith("/"):
+            return self.root / container_path.lstrip("/")
+        return self.workdir / container_path
+
+    def setting(self, value: str) -> str:
+        """An ENV value: container paths moved under root, then $VARIABLES expanded."""
+        parts = []
+        for part in value.split(":"):
+            if part.startswith("/"):
+                part = str(self.path(part))
+            parts.append(
+                re.sub(
+                    r"\$\{?(\w+)\}?", lambda m: self.env.get(m[1], os.environ.get(m[1], "")), part
+                )
+            )
+        return ":".join(parts)
+
+    def apply(self, instruction: Instruction, run_commands: bool) -> None:
+        keyword, value = instruction.keyword, instruction.value
+        if keyword == "ENV":
+            self.env.update((key, self.setting(setting)) for key, setting in env_pairs(value))
+        elif keyword == "WORKDIR":
+            self.workdir = self.path(value)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        elif keyword == "COPY" and value.startswith("--from="):
+            # From an earlier stage: replayed under the same root, so already in place. From an
+            # image (the uv binary): the same tool is on this machine's PATH.
+            pass
+        elif keyword == "COPY":
+            *sources, destination = shlex.split(value)
+            target = self.path(destination)
+            for source in sources:
+                origin = self.context / source
+                if origin.is_dir():  # like docker: the directory's contents, not the directory
+                    shutil.copytree(origin, target, dirs_exist_ok=True)
+                elif destination.endswith("/"):
+                    target.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(origin, target / origin.name)
+                else:
+                    shutil.copy2(origin, target)
+        elif keyword == "RUN" and run_commands:
+            environment = {**os.environ, **self.env}
+            # The image build has no cache to reuse; here the cache only makes it faster.
+            environment.pop("UV_NO_CACHE", None)
+            run(["sh", "-c", value], cwd=self.workdir, env=environment)
+
+
+@pytest.mark.slow
+def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
+    default_project: Path,
+    tmp_path: Path,
+    tool: Tool,
+    stop_on_exit: list[subprocess.Popen[str]],
+) -> None:
+    tool("uv")
+    service_dir = service_of(default_project)
+    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
+    build, final = install_stage(stages), stages[-1]
+    root = tmp_path / "image"  # both stages share it, as COPY --from=build shares their files
+    builder = NativeImage(root=root, context=service_dir, workdir=root)
+    runtime = NativeImage(root=root, context=service_dir, workdir=root)
+
+    for instruction in build.instructions:
+        builder.apply(instruction, run_commands=True)
+    # The final stage's RUN changes the base image's own Python (it removes pip): replaying it
+    # would change this machine's. Its other instructions only set up paths and settings.
+    for instruction in final.instructions:
+        runtime.apply(instruction, run_commands=False)
+
+    port = free_port()
+    command = json.loads(only(final.values("CMD"), "CMD"))
+    inherited = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    environment = {**inherited, **runtime.env, "PORT": str(port)}
+    process = start(command, runtime.workdir, environment, stop_on_exit)
+    wait_for_health(port, process)
+    assert get(port, "/readyz")[0] == 200
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0, stderr
+    assert_json_logs(stdout)
+    # The CMD's `python` is the one of the environment the build stage installed into.
+    venv_python = Path(builder.env["VIRTUAL_ENV"]) / "bin" / "python"
+    assert str(venv_python.parent) == environment["PATH"].split(os.pathsep)[0]
+    pip = run([venv_python, "-m", "pip", "--version"], check=False)
+    assert pip.returncode != 0, "the runtime environment should have no pip"
+
+
+@pytest.mark.slow
+def test_other_answers_render_a_working_service(
+    make_project: Callable[..., Path], service: Path
+) -> None:
+    description = 'He said: "hi" # {{x}} ünï'
+    project = make_project(project_name="Billing API", description=description)
+    service_dir = service_of(project)
+    assert service_dir.name == "billing-api"
+    pyproject = tomllib.loads((service_dir / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == "billing-api"
+    assert pyproject["project"]["description"] == description
+    assert (service_dir / "src" / "billing_api" / "__main__.py").is_file()
+
+    # The shared environment of the default project has the same locked dependencies.
+    run([service / ".venv" / "bin" / "pytest", "-q", "-p", "no:cacheprovider"], cwd=service_dir)
+    run([service / ".venv" / "bin" / "ruff", "check", "--no-cache", "."], cwd=service_dir)
