@@ -119,7 +119,10 @@ def plan(
     if env not in order:
         raise Refusal(f"ENV={env}: not one of the environments {', '.join(order)}")
     if tag is not None and not TAG.match(tag):
-        raise Refusal(f"TAG={tag}: not a valid image tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})")
+        raise Refusal(
+            f"TAG={tag}: not a valid image tag (up to 128 letters, digits, '_', '.' and '-',"
+            " not starting with '.' or '-')"
+        )
     if tag is not None and rollback:
         raise Refusal("give either TAG or ROLLBACK, not both")
     index = order.index(env)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import stat
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,11 +25,11 @@ def scripts(copie_session: Any) -> Path:
     return render(copie_session) / "scripts" / "ci"
 
 
-def shell_scripts(folder: Path) -> list[Path]:
+def shell_scripts(folder: Path, shebang: str = "#!/usr/bin/env bash") -> list[Path]:
     return sorted(
         path
         for path in folder.iterdir()
-        if path.is_file() and path.read_text(encoding="utf-8").startswith("#!/usr/bin/env bash")
+        if path.is_file() and path.read_text(encoding="utf-8").startswith(shebang)
     )
 
 
@@ -38,6 +41,14 @@ def test_shell_scripts_are_executable_and_pass_shellcheck(
     for path in found:
         assert os.access(path, os.X_OK), f"{path.name} is not executable"
     run([tool("shellcheck"), "--shell=bash", "--severity=style", *found])
+
+
+def test_posix_scripts_pass_shellcheck_as_sh(scripts: Path, tool: Callable[[str], str]) -> None:
+    """kaniko-auth also runs in kaniko's busybox image: plain POSIX sh only."""
+    found = shell_scripts(scripts, "#!/bin/sh")
+    assert [path.name for path in found] == ["kaniko-auth"]
+    assert all(os.access(path, os.X_OK) for path in found)
+    run([tool("shellcheck"), "--shell=sh", "--severity=style", *found])
 
 
 def test_coverage_report_is_ruff_clean_and_strictly_typed(
@@ -520,3 +531,91 @@ def test_sticky_comment_refuses_a_body_without_the_marker(
     assert status == 2
     assert "does not contain the marker" in output
     assert calls == []
+
+
+# --- kaniko-auth ----------------------------------------------------------------------------------
+
+OIDC_MODES: dict[str, dict[str, str]] = {
+    "ecr": {"AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/ci", "AWS_REGION": "eu-west-1"},
+    "gcr": {
+        "GCP_WORKLOAD_IDENTITY_PROVIDER": "projects/1/locations/global/workloadIdentityPools/p"
+        "/providers/q",
+        "GCP_SERVICE_ACCOUNT": "ci@project.iam.gserviceaccount.com",
+    },
+    "acr": {"AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001", "AZURE_TENANT_ID": "t"},
+}
+
+
+def kaniko_auth(
+    scripts: Path, tmp_path: Path, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the script with POSIX sh (dash here; busybox sh in kaniko's debug image)."""
+    out = tmp_path / "docker"
+    completed = run(
+        ["sh", scripts / "kaniko-auth", out],
+        env={"PATH": os.environ["PATH"], **env},
+        check=False,
+    )
+    return completed, out
+
+
+def test_kaniko_auth_writes_a_private_basic_login_without_printing_it(
+    scripts: Path, tmp_path: Path
+) -> None:
+    secret = "robot-secret-123"
+    env = {"KANIKO_AUTH": "basic", "REGISTRY": "harbor.example.com", "REGISTRY_USER": "robot$ci"}
+    completed, out = kaniko_auth(scripts, tmp_path, {**env, "REGISTRY_PASSWORD": secret})
+    assert completed.returncode == 0, completed.stderr
+    assert secret not in completed.stdout + completed.stderr
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    auth = config["auths"]["harbor.example.com"]["auth"]
+    assert base64.b64decode(auth).decode() == f"robot$ci:{secret}"
+    assert stat.S_IMODE((out / "config.json").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("mode", "helper"), [("ecr", "ecr-login"), ("gcr", "gcr"), ("acr", "acr-env")]
+)
+def test_kaniko_auth_points_oidc_registries_at_kanikos_credential_helper(
+    scripts: Path, tmp_path: Path, mode: str, helper: str
+) -> None:
+    env = {
+        "KANIKO_AUTH": mode,
+        "REGISTRY": "registry.example.com",
+        "OIDC_TOKEN_FILE": "/kaniko/.docker/oidc-token",
+        **OIDC_MODES[mode],
+    }
+    completed, out = kaniko_auth(scripts, tmp_path, env)
+    assert completed.returncode == 0, completed.stderr
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config == {"credHelpers": {"registry.example.com": helper}}
+    files = sorted(path.name for path in out.iterdir())
+    if mode == "gcr":
+        credentials = json.loads((out / "gcp-credentials.json").read_text(encoding="utf-8"))
+        assert credentials["type"] == "external_account"
+        assert credentials["credential_source"] == {"file": "/kaniko/.docker/oidc-token"}
+        assert credentials["audience"].endswith("/providers/q")
+        assert (
+            "ci@project.iam.gserviceaccount.com" in credentials["service_account_impersonation_url"]
+        )
+        assert files == ["config.json", "gcp-credentials.json"]
+    else:
+        assert files == ["config.json"]
+
+
+@pytest.mark.parametrize("mode", sorted(OIDC_MODES))
+def test_kaniko_auth_names_the_missing_variable(scripts: Path, tmp_path: Path, mode: str) -> None:
+    variables = dict(OIDC_MODES[mode])
+    missing = sorted(variables)[0]
+    del variables[missing]
+    env = {"KANIKO_AUTH": mode, "REGISTRY": "r.example.com", "OIDC_TOKEN_FILE": "/t", **variables}
+    completed, out = kaniko_auth(scripts, tmp_path, env)
+    assert completed.returncode == 1
+    assert f"{missing} is not set" in completed.stderr
+    assert not (out / "config.json").exists()
+
+
+def test_kaniko_auth_refuses_an_unknown_mode(scripts: Path, tmp_path: Path) -> None:
+    completed, _ = kaniko_auth(scripts, tmp_path, {"KANIKO_AUTH": "magic", "REGISTRY": "r"})
+    assert completed.returncode == 2
+    assert "unknown KANIKO_AUTH 'magic'" in completed.stderr

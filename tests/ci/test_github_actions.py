@@ -406,8 +406,9 @@ def test_kaniko_builds_the_service_folder_and_names_the_image_after_it(
 def test_registry_credentials_are_private_to_the_runner_user_and_never_printed(
     rendered: Callable[[str], Rendered], tmp_path: Path
 ) -> None:
+    project = rendered("argocd").project
     step = step_named(rendered("argocd").jobs["publish"], "Write the registry credentials")
-    assert step["env"]["REGISTRY_TOKEN"] == "${{ github.token }}"
+    assert step["env"]["REGISTRY_PASSWORD"] == "${{ github.token }}"
     token = "ghs_not-a-real-token-0123456789"
     runner_temp = tmp_path / "runner-temp"
     runner_temp.mkdir()
@@ -416,10 +417,10 @@ def test_registry_credentials_are_private_to_the_runner_user_and_never_printed(
         {
             **step["env"],
             "REGISTRY_USER": "octocat",
-            "REGISTRY_TOKEN": token,
+            "REGISTRY_PASSWORD": token,
             "RUNNER_TEMP": str(runner_temp),
         },
-        tmp_path,
+        project,
     )
     assert completed.returncode == 0, completed.stderr
     assert token not in completed.stdout + completed.stderr
