@@ -6,19 +6,17 @@ environment that the service Makefile creates; nothing here writes into `default
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import tomllib
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +24,21 @@ from typing import TypeVar
 import pytest
 
 from tests.helpers import run
+from tests.services.contract import (
+    Instruction,
+    Stage,
+    assert_json_logs,
+    descendants,
+    env_pairs,
+    free_port,
+    get,
+    only,
+    parse_dockerfile,
+    recipe_commands,
+    service_of,
+    start,
+    wait_for_health,
+)
 
 Tool = Callable[[str], str]
 T = TypeVar("T")
@@ -34,107 +47,10 @@ T = TypeVar("T")
 # --- Dockerfile and Makefile, parsed just enough to check and replay them ------------------------
 
 
-@dataclass
-class Instruction:
-    keyword: str
-    value: str
-
-
-@dataclass
-class Stage:
-    image: str
-    name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def values(self, keyword: str) -> list[str]:
-        return [item.value for item in self.instructions if item.keyword == keyword]
-
-
-def parse_dockerfile(text: str) -> list[Stage]:
-    """Stages with their instructions; continuation lines joined, comments dropped."""
-    lines: list[str] = []
-    pending = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        lines.append(pending + line)
-        pending = ""
-    assert not pending, "the Dockerfile ends inside a continuation line"
-    stages: list[Stage] = []
-    for line in lines:
-        keyword, _, value = line.partition(" ")
-        keyword, value = keyword.upper(), value.strip()
-        if keyword == "FROM":
-            words = value.split()
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(words[0], name))
-        else:
-            assert stages, f"{keyword} before the first FROM"
-            stages[-1].instructions.append(Instruction(keyword, value))
-    return stages
-
-
-def env_pairs(value: str) -> list[tuple[str, str]]:
-    """`ENV A=1 B="x y"` -> [("A", "1"), ("B", "x y")] (the key=value form only)."""
-    pairs = []
-    for token in shlex.split(value):
-        key, equals, setting = token.partition("=")
-        assert equals, f"ENV {value!r} is not in KEY=value form"
-        pairs.append((key, setting))
-    return pairs
-
-
-def only(items: list[T], what: str) -> T:
-    assert len(items) == 1, f"expected exactly one {what}, found {items}"
-    return items[0]
-
-
 def install_stage(stages: list[Stage]) -> Stage:
     """The build stage: the one whose RUN installs the locked dependencies."""
     syncing = [s for s in stages if any("pip sync" in command for command in s.values("RUN"))]
     return only(syncing, "Dockerfile stage that runs `uv pip sync`")
-
-
-def makefile_recipes(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Variables (`?=`, `:=`, `=`) and the recipe lines of every rule, variables not expanded."""
-    variables: dict[str, str] = {}
-    recipes: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("\t") and current is not None:
-            current.append(line.strip())
-            continue
-        if not line.strip() or line.startswith("#"):
-            continue
-        if match := re.match(r"^(?:export\s+)?([A-Z_]+)\s*(?:\?=|:=|=)\s*(.*)$", line):
-            variables[match[1]] = match[2]
-            current = None
-        elif match := re.match(r"^([^:=\s]+(?:\s+[^:=\s]+)*)\s*:(?!=)", line):
-            current = recipes.setdefault(match[1], [])
-        else:
-            current = None
-    return variables, recipes
-
-
-def recipe_commands(text: str, needle: str) -> list[list[str]]:
-    """Recipe lines containing `needle`, split into words, `$(UV)` and friends expanded."""
-    variables, recipes = makefile_recipes(text)
-
-    def expand(line: str) -> str:
-        for _ in range(5):
-            line = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m[1], m[0]), line)
-        return line
-
-    return [
-        shlex.split(expand(line))
-        for lines in recipes.values()
-        for line in lines
-        if needle in expand(line)
-    ]
 
 
 def lock_blocks(text: str) -> dict[str, str]:
@@ -149,45 +65,6 @@ def lock_blocks(text: str) -> dict[str, str]:
 # --- running the service -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def get(port: int, path: str) -> tuple[int, str, str]:
-    """Status, content type and body of a GET to the service on this machine."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.getheader("content-type", ""), response.read().decode()
-    finally:
-        connection.close()
-
-
-def wait_for_health(port: int, process: subprocess.Popen[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            out, err = process.communicate()
-            raise AssertionError(f"exited {process.returncode} while starting:\n{out}\n{err}")
-        try:
-            if get(port, "/healthz")[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"/healthz did not answer on port {port} within {timeout} s")
-
-
-def descendants(pid: int) -> list[int]:
-    """Child processes of `pid`, recursively (Linux /proc)."""
-    children_file = Path(f"/proc/{pid}/task/{pid}/children")
-    children = [int(child) for child in children_file.read_text().split()]
-    return children + [grandchild for child in children for grandchild in descendants(child)]
-
-
 def python_process(parent: int) -> int:
     for pid in descendants(parent):
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -196,50 +73,7 @@ def python_process(parent: int) -> int:
     raise AssertionError(f"no python process under {parent}")
 
 
-@pytest.fixture
-def stop_on_exit() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test starts in their own session; killed with their group if still running."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def start(
-    command: list[str], cwd: Path, env: dict[str, str], started: list[subprocess.Popen[str]]
-) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    started.append(process)
-    return process
-
-
-def assert_json_logs(stdout: str) -> list[dict[str, object]]:
-    entries = []
-    for line in stdout.splitlines():
-        entry = json.loads(line)
-        assert isinstance(entry, dict), line
-        assert {"time", "level", "logger", "message"} <= entry.keys(), line
-        entries.append(entry)
-    assert entries, "the service logged nothing on stdout"
-    return entries
-
-
 # --- fixtures ------------------------------------------------------------------------------------
-
-
-def service_of(project: Path) -> Path:
-    (makefile,) = (project / "apps").glob("*/Makefile")
-    return makefile.parent
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,188 @@
+"""The service contract every language honours, as reusable checks for tests/services/.
+
+Parsers for Dockerfiles and Makefiles (just enough to check and replay them), and helpers to run
+a service for real: start it, probe it over HTTP on loopback, read its JSON logs, stop it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import shlex
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    value: str
+
+
+@dataclass
+class Stage:
+    image: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def values(self, keyword: str) -> list[str]:
+        return [item.value for item in self.instructions if item.keyword == keyword]
+
+
+def parse_dockerfile(text: str) -> list[Stage]:
+    """Stages with their instructions; continuation lines joined, comments dropped."""
+    lines: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        lines.append(pending + line)
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continuation line"
+    stages: list[Stage] = []
+    for line in lines:
+        keyword, _, value = line.partition(" ")
+        keyword, value = keyword.upper(), value.strip()
+        if keyword == "FROM":
+            words = value.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name))
+        else:
+            assert stages, f"{keyword} before the first FROM"
+            stages[-1].instructions.append(Instruction(keyword, value))
+    return stages
+
+
+def env_pairs(value: str) -> list[tuple[str, str]]:
+    """`ENV A=1 B="x y"` -> [("A", "1"), ("B", "x y")] (the key=value form only)."""
+    pairs = []
+    for token in shlex.split(value):
+        key, equals, setting = token.partition("=")
+        assert equals, f"ENV {value!r} is not in KEY=value form"
+        pairs.append((key, setting))
+    return pairs
+
+
+def only(items: list[T], what: str) -> T:
+    assert len(items) == 1, f"expected exactly one {what}, found {items}"
+    return items[0]
+
+
+def makefile_recipes(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Variables (`?=`, `:=`, `=`) and the recipe lines of every rule, variables not expanded."""
+    variables: dict[str, str] = {}
+    recipes: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("\t") and current is not None:
+            current.append(line.strip())
+            continue
+        if not line.strip() or line.startswith("#"):
+            continue
+        if match := re.match(r"^(?:export\s+)?([A-Z_]+)\s*(?:\?=|:=|=)\s*(.*)$", line):
+            variables[match[1]] = match[2]
+            current = None
+        elif match := re.match(r"^([^:=\s]+(?:\s+[^:=\s]+)*)\s*:(?!=)", line):
+            current = recipes.setdefault(match[1], [])
+        else:
+            current = None
+    return variables, recipes
+
+
+def recipe_commands(text: str, needle: str) -> list[list[str]]:
+    """Recipe lines containing `needle`, split into words, `$(UV)` and friends expanded."""
+    variables, recipes = makefile_recipes(text)
+
+    def expand(line: str) -> str:
+        for _ in range(5):
+            line = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m[1], m[0]), line)
+        return line
+
+    return [
+        shlex.split(expand(line))
+        for lines in recipes.values()
+        for line in lines
+        if needle in expand(line)
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def get(port: int, path: str) -> tuple[int, str, str]:
+    """Status, content type and body of a GET to the service on this machine."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.getheader("content-type", ""), response.read().decode()
+    finally:
+        connection.close()
+
+
+def wait_for_health(port: int, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"exited {process.returncode} while starting:\n{out}\n{err}")
+        try:
+            if get(port, "/healthz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"/healthz did not answer on port {port} within {timeout} s")
+
+
+def descendants(pid: int) -> list[int]:
+    """Child processes of `pid`, recursively (Linux /proc)."""
+    children_file = Path(f"/proc/{pid}/task/{pid}/children")
+    children = [int(child) for child in children_file.read_text().split()]
+    return children + [grandchild for child in children for grandchild in descendants(child)]
+
+
+def start(
+    command: list[str], cwd: Path, env: dict[str, str], started: list[subprocess.Popen[str]]
+) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    started.append(process)
+    return process
+
+
+def assert_json_logs(stdout: str) -> list[dict[str, object]]:
+    entries = []
+    for line in stdout.splitlines():
+        entry = json.loads(line)
+        assert isinstance(entry, dict), line
+        assert {"time", "level", "logger", "message"} <= entry.keys(), line
+        entries.append(entry)
+    assert entries, "the service logged nothing on stdout"
+    return entries
+
+
+def service_of(project: Path) -> Path:
+    (makefile,) = (project / "apps").glob("*/Makefile")
+    return makefile.parent
