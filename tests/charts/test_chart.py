@@ -601,3 +601,23 @@ def test_every_value_in_values_yaml_is_documented(chart: Path) -> None:
         if selector_indent is None and not lines[number - 1].lstrip().startswith("#"):
             undocumented.append(f"line {number + 1}: {line.strip()}")
     assert undocumented == []
+
+
+def test_image_digest_pins_the_exact_image_and_bad_digests_are_refused(
+    helm: Helm, chart: Path
+) -> None:
+    digest = "sha256:" + "ab" * 32
+    manifests = helm.template(
+        chart, "--set", "image.tag=3f2c1d9", "--set", f"image.digest={digest}"
+    )
+    (container,) = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"ghcr.io/my-org/my-service:3f2c1d9@{digest}"
+    refused = subprocess.run(
+        [helm.binary, "lint", "--strict", chart, "--set", "image.digest=latest"],
+        env=helm.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "/image/digest" in refused.stdout + refused.stderr

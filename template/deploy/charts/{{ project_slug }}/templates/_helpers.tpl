@@ -77,8 +77,10 @@ chart.imageTag: the tag to deploy, image.tag or else the chart's appVersion.
 {{- end }}
 
 {{/*
-chart.image: full image reference "<registry host>/<repository>:<tag>".
+chart.image: full image reference "<registry host>/<repository>:<tag>", with "@<digest>" when
+image.digest is set.
 */}}
 {{- define "chart.image" -}}
 {{- printf "%s:%s" .Values.image.repository (include "chart.imageTag" .) }}
+{{- with .Values.image.digest }}@{{ . }}{{ end }}
 {{- end }}
