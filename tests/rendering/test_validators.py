@@ -24,7 +24,6 @@ BAD_ANSWERS: list[tuple[str, Any]] = [
     ("owner", "-leading-dash"),
     ("language", "cobol"),
     ("ci_provider", "jenkins"),
-    ("ci_provider", "gitlab"),
     ("registry", "quay"),
     ("registry", "ecr"),
     ("registry_host", "https://ghcr.io"),
