@@ -218,6 +218,34 @@ KANIKO_ENV = {
         "AZURE_FEDERATED_TOKEN_FILE=/kaniko/.docker/oidc-token",
     ],
 }
+# One-time cloud setup that lets CI's OIDC token in; {subject} is the token's subject.
+TRUST_SETUP = {
+    "ecr": (
+        "Create an IAM OIDC identity provider for {issuer} and a role CI assumes with "
+        "`sts:AssumeRoleWithWebIdentity`, trusted only for the subject `{subject}`, allowed to "
+        "push to the repository (`ecr:GetAuthorizationToken`, `ecr:*LayerUpload*`, "
+        "`ecr:PutImage`, `ecr:BatchCheckLayerAvailability`)."
+    ),
+    "gcr": (
+        "Create a workload identity pool and an OIDC provider for {issuer} with an attribute "
+        "condition on the subject `{subject}`, and let that principal impersonate a service "
+        "account that has Artifact Registry Writer on the repository."
+    ),
+    "acr": (
+        "Create an app registration with a federated credential for {issuer} and the subject "
+        "`{subject}`, and give it AcrPush on the registry."
+    ),
+}
+OIDC_ISSUER = {"github": "https://token.actions.githubusercontent.com", "gitlab": "your GitLab"}
+
+
+def oidc_subject(ci_provider: str, owner: str, slug: str) -> str:
+    """The subject claim of a main-branch job's OIDC token."""
+    if ci_provider == "github":
+        return f"repo:{owner}/{slug}:ref:refs/heads/main"
+    return f"project_path:{owner}/{slug}:ref_type:branch:ref:main"
+
+
 # Logins CI provides by itself: no secret to create.
 BUILTIN_LOGIN = {
     ("ghcr", "github"): {
@@ -246,10 +274,16 @@ def login_env(registry: Registry, ci_provider: str) -> dict[str, str]:
 
 
 @functools.cache
-def registry_context(registry: str, ci_provider: str) -> dict[str, Any]:
+def registry_context(
+    registry: str, ci_provider: str, owner: str = "", slug: str = ""
+) -> dict[str, Any]:
     """What templates need about the chosen registry for the chosen CI provider."""
     chosen = REGISTRIES[registry]
+    trust = TRUST_SETUP.get(chosen.kaniko_auth, "")
     return {
+        "trust_setup": trust.format(
+            issuer=OIDC_ISSUER[ci_provider], subject=oidc_subject(ci_provider, owner, slug)
+        ),
         "login_env": login_env(chosen, ci_provider),
         "kaniko_env": KANIKO_ENV[chosen.kaniko_auth],
         "oidc_audience": OIDC_AUDIENCE.get(chosen.kaniko_auth, "").format(
@@ -281,4 +315,9 @@ class RegistryExtension(ContextHook):
     def hook(self, context: dict[str, Any]) -> None:
         registry, ci_provider = context.get("registry"), context.get("ci_provider")
         if registry in REGISTRIES and ci_provider in ("github", "gitlab"):
-            context["registry_info"] = registry_context(str(registry), str(ci_provider))
+            context["registry_info"] = registry_context(
+                str(registry),
+                str(ci_provider),
+                str(context.get("owner", "")),
+                str(context.get("project_slug", "")),
+            )
