@@ -1,9 +1,9 @@
-"""Write the options table of README.md and docs/options.md from copier.yml.
+"""Write the generated tables of the docs: options from copier.yml, registries from extensions.
 
-    python scripts/options_doc.py          rewrite both files
-    python scripts/options_doc.py --check  exit 1 if either file is out of date
+    python scripts/options_doc.py          rewrite README.md, docs/options.md, docs/registries.md
+    python scripts/options_doc.py --check  exit 1 if any of them is out of date
 
-tests/rendering/test_docs.py runs the check, so the table cannot drift from copier.yml.
+tests/repository/test_tooling.py runs the check, so the tables cannot drift from their source.
 """
 
 from __future__ import annotations
@@ -16,8 +16,14 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- options:start -->", "<!-- options:end -->"
-TARGETS = [ROOT / "README.md", ROOT / "docs" / "options.md"]
+sys.path.insert(0, str(ROOT))
+
+from extensions.registries import REGISTRIES  # noqa: E402
+
+TARGETS = {
+    "options": [ROOT / "README.md", ROOT / "docs" / "options.md"],
+    "registries": [ROOT / "docs" / "registries.md"],
+}
 
 
 def questions(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -66,12 +72,36 @@ def table(config: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def with_table(text: str, new_table: str) -> str:
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
+def registries_table() -> str:
+    lines = [
+        "| Registry | `registry` | CI provider | How CI logs in | To create | Cluster pulls with |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for registry in REGISTRIES.values():
+        for provider in ("github", "gitlab"):
+            secrets = registry.secrets[provider]
+            to_create = ", ".join(
+                f"`{s.name}` ({'secret' if s.secret else 'variable'})" for s in secrets
+            )
+            row = [
+                registry.title,
+                f"`{registry.key}`",
+                "GitHub Actions" if provider == "github" else "GitLab CI",
+                registry.auth[provider],
+                to_create or "nothing",
+                registry.cluster_pull,
+            ]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def with_table(text: str, name: str, new_table: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
     if not rest:
-        raise SystemExit(f"markers {START} ... {END} are missing")
-    return f"{head}{START}\n{new_table}\n{END}{tail}"
+        raise SystemExit(f"markers {start} ... {end} are missing")
+    return f"{head}{start}\n{new_table}\n{end}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,15 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="report drift instead of writing")
     args = parser.parse_args(argv)
     config = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
-    new_table = table(config)
+    tables = {"options": table(config), "registries": registries_table()}
     stale = []
-    for target in TARGETS:
-        current = target.read_text(encoding="utf-8")
-        updated = with_table(current, new_table)
-        if updated != current:
-            stale.append(target.relative_to(ROOT))
-            if not args.check:
-                target.write_text(updated, encoding="utf-8")
+    for name, targets in TARGETS.items():
+        for target in targets:
+            current = target.read_text(encoding="utf-8")
+            updated = with_table(current, name, tables[name])
+            if updated != current:
+                stale.append(target.relative_to(ROOT))
+                if not args.check:
+                    target.write_text(updated, encoding="utf-8")
     if args.check and stale:
         print(f"out of date with copier.yml: {', '.join(map(str, stale))}; run {__file__}")
         return 1
