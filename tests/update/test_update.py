@@ -43,11 +43,18 @@ def make_user_edits(project: Path) -> dict[Path, str]:
     }
 
 
+@pytest.mark.parametrize("ci_provider", ["github", "gitlab"])
 def test_update_brings_fixes_runs_migrations_and_keeps_user_work(
-    template_repo: Path, tmp_path: Path
+    template_repo: Path, tmp_path: Path, ci_provider: str
 ) -> None:
-    project = copy_project(template_repo, tmp_path / "project")
+    project = copy_project(template_repo, tmp_path / "project", data={"ci_provider": ci_provider})
     kept = make_user_edits(project)
+    if ci_provider == "gitlab":
+        services = project / ".gitlab/ci/services.yml"
+        with services.open("a", encoding="utf-8") as handle:
+            handle.write(f"{USER_LINE}\n")
+        commit_all(project, "Our CI jobs")
+        kept[services] = USER_LINE
 
     update_project(project)
 
