@@ -64,7 +64,7 @@ REGISTRIES: dict[str, Registry] = {
                     Secret("REGISTRY_PASSWORD", "GitHub token with write:packages"),
                 ],
             },
-            cluster_pull="the image pull secret `registry-credentials` unless the package is public",
+            cluster_pull="the pull secret `registry-credentials` unless the package is public",
         ),
         Registry(
             key="dockerhub",

@@ -25,7 +25,6 @@ BAD_ANSWERS: list[tuple[str, Any]] = [
     ("language", "cobol"),
     ("ci_provider", "jenkins"),
     ("registry", "quay"),
-    ("registry", "ecr"),
     ("registry_host", "https://ghcr.io"),
     ("registry_host", "Has_Upper.example.com"),
     ("image_repository", "Upper/Case"),
