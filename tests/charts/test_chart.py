@@ -6,7 +6,6 @@ objects are validated offline against the OpenAPI schemas that kubernetes-valida
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Callable, Sequence
@@ -172,24 +171,6 @@ def restricted_violations(pod: Manifest) -> list[str]:
 # --- Fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def helm(tool: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    home = tmp_path_factory.mktemp("helm-home")
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-    return Helm(binary=tool("helm"), env=env, kube_version=kubernetes_version())
-
-
-@pytest.fixture(scope="module")
-def chart(default_project: Path) -> Path:
-    return chart_dir(default_project)
-
-
 @pytest.fixture(scope="module", params=DEFAULT_ENVIRONMENTS)
 def rendered(request: pytest.FixtureRequest, helm: Helm, chart: Path) -> Rendered:
     """helm template with values.yaml + values-<env>.yaml, once per environment and worker."""
@@ -219,6 +200,7 @@ def test_each_environment_renders_valid_kubernetes_objects(
 ) -> None:
     kinds = sorted(m["kind"] for m in rendered.manifests)
     expected = ["Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    expected += ["ConfigMap", "Job"]  # the smoke test hook and its script
     if rendered.env == PROD:
         expected.append("HorizontalPodAutoscaler")
     assert kinds == sorted(expected)
