@@ -8,6 +8,7 @@ tested (tests/extensions/). Copier creates a Jinja context for every file and pa
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,19 @@ def derived_context(
     return derive(project_slug, registry_host, image_repository, environments).as_context()
 
 
+def repo_host(repo_url: str) -> str:
+    """Host of an https:// or ssh git URL (the GitLab or GitHub server CI talks to)."""
+    match = re.match(r"^(?:https://|ssh://git@|git@)([^/:]+)", repo_url)
+    return match.group(1) if match else ""
+
+
 class ContextUpdater(ContextHook):
     """Adds `pins` always, and the derived names once the answers they need exist."""
 
     def hook(self, context: dict[str, Any]) -> None:
         context["pins"] = load_pins()
+        if "repo_url" in context:
+            context["repo_host"] = repo_host(str(context["repo_url"]))
         try:
             slug = context["project_slug"]
             host = context["registry_host"]

@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.crd_schema import close_objects, validate_custom_resource
-from tests.helpers import load_yaml_documents
+from tests.helpers import load_yaml_documents, run
 
 
 def argocd_documents(project: Path) -> dict[str, dict[str, Any]]:
     documents = {}
-    for path in sorted((project / "deploy" / "argocd").glob("*.yaml")):
+    for path in sorted((project / "deploy" / "argocd").glob("*.yaml")):  # not notifications/
         (document,) = load_yaml_documents(path.read_text(encoding="utf-8"))
         documents[path.name] = document
     return documents
@@ -143,3 +144,30 @@ def test_no_argocd_manifests_without_argocd(
     project = make_project(deploy_target=deploy_target)
     assert not (project / "deploy" / "argocd").exists()
     assert "repo_url" not in (project / ".copier-answers.yml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("ci_provider", ["github", "gitlab"])
+def test_healthy_environments_before_production_notify_ci_to_promote(
+    make_project: Callable[..., Path], tool: Callable[[str], str], ci_provider: str
+) -> None:
+    project = make_project(ci_provider=ci_provider)
+    config = project / "deploy/argocd/notifications/argocd-notifications-cm.yaml"
+    run([tool("kubernetes-validate"), "--strict", "-k", "1.31.0", config])
+    (configmap,) = load_yaml_documents(config.read_text(encoding="utf-8"))
+    data = {key: yaml.safe_load(value) for key, value in configmap["data"].items()}
+    service = data["service.webhook.my-service-promote"]
+    if ci_provider == "github":
+        assert service["url"] == "https://api.github.com/repos/my-org/my-service/dispatches"
+        assert service["headers"][0]["value"] == "Bearer $github-promote-token"
+    else:
+        assert service["url"].startswith("https://gitlab.com/api/v4/projects/my-org%2Fmy-service/")
+    (trigger,) = data["trigger.on-my-service-promotable"]
+    assert "'Succeeded'" in trigger["when"]
+    assert "'Healthy'" in trigger["when"]
+    assert trigger["oncePer"] == "app.status.sync.revision"
+    subscription = "notifications.argoproj.io/subscribe.on-my-service-promotable.my-service-promote"
+    for name, document in argocd_documents(project).items():
+        if document["kind"] != "Application":
+            continue
+        annotations = document["metadata"].get("annotations", {})
+        assert (subscription in annotations) is (name != "my-service-prod.yaml"), name

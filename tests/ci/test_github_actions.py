@@ -204,7 +204,10 @@ def test_token_has_no_permission_unless_a_job_asks_for_it(variant: Rendered) -> 
         for scope, level in permissions.items()
         if level != "read"
     }
-    assert writes == {("publish", "packages"), ("coverage-comment", "pull-requests")}
+    expected = {("publish", "packages"), ("coverage-comment", "pull-requests")}
+    if variant.answers.get("deploy_target", "argocd") == "argocd":
+        expected.add(("promote-dev", "contents"))  # commits the new tag to values-dev.yaml
+    assert writes == expected
     for name, permissions in granted.items():
         assert set(permissions) <= {"contents", "packages", "pull-requests"}, name
     assert granted["summary"] == {}

@@ -6,7 +6,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from extensions.context import ContextUpdater, derive, load_pins
+from extensions.context import ContextUpdater, derive, load_pins, repo_host
 
 
 def test_derive_names_environments_in_promotion_order() -> None:
@@ -73,3 +73,9 @@ def test_hook_leaves_invalid_environments_to_the_validator() -> None:
         {"project_slug": "s", "registry_host": "h", "image_repository": "r", "environments": []}
     )
     assert "envs" not in context
+
+
+def test_repo_host_of_https_and_ssh_urls() -> None:
+    assert repo_host("https://gitlab.example.com/acme/shop.git") == "gitlab.example.com"
+    assert repo_host("git@github.com:acme/shop.git") == "github.com"
+    assert repo_host("ssh://git@git.acme.io/acme/shop.git") == "git.acme.io"

@@ -186,3 +186,26 @@ def assert_json_logs(stdout: str) -> list[dict[str, object]]:
 def service_of(project: Path) -> Path:
     (makefile,) = (project / "apps").glob("*/Makefile")
     return makefile.parent
+
+
+def all_descendants(pid: int) -> list[int]:
+    """Child processes of `pid`, recursively, whichever of its threads started them.
+
+    `descendants` reads the main thread's children only; a JVM (Maven's, for one) starts its
+    child processes from other threads.
+    """
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After the command name in parentheses: state, then the parent's pid.
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found

@@ -76,7 +76,7 @@ func parseLevel(value string) (slog.Level, error) {
 func parseSeconds(value string) (time.Duration, error) {
 	seconds, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 	// The comparisons are false for NaN, and infinity is out of range.
-	if err != nil || !(seconds >= 0 && seconds*float64(time.Second) <= math.MaxInt64) {
+	if err != nil || !(seconds >= 0 && seconds*float64(time.Second) < math.MaxInt64) {
 		return 0, fmt.Errorf("SHUTDOWN_TIMEOUT must be a number of seconds >= 0, got %q", value)
 	}
 	return time.Duration(seconds * float64(time.Second)), nil

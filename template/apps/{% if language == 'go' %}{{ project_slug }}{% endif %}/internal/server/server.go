@@ -73,10 +73,11 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, timeout time.
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.errors.Handler(), slog.LevelError),
 	}
-	served := make(chan error, 1)
-	go func() { served <- server.Serve(listener) }()
+	// The listener queues connections already: ready and logged before the first is handled.
 	s.ready.Store(true)
 	s.log.Info("serving HTTP", "address", listener.Addr().String())
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(listener) }()
 
 	select {
 	case err := <-served:

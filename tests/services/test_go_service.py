@@ -1,0 +1,535 @@
+"""The generated Go service: its Makefile, its Dockerfile and the service itself, run for real.
+
+One project is rendered with language=go per test worker and copied once for the tests that run
+make in it. Every go command shares this machine's module and build caches (GOMODCACHE, GOCACHE),
+so the tools pinned in go.mod and the race-instrumented packages are built once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import struct
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import render, run
+from tests.services.contract import (
+    Stage,
+    assert_json_logs,
+    descendants,
+    env_pairs,
+    free_port,
+    get,
+    only,
+    parse_dockerfile,
+    recipe_commands,
+    service_of,
+    start,
+    wait_for_health,
+)
+
+Tool = Callable[[str], str]
+
+# Hosts that would route module downloads or checksums around the defaults: none may be named.
+REGISTRY_HOSTS = ("proxy.golang.org", "sum.golang.org", "goproxy", "gocenter", "athens")
+GO_SUM_LINE = re.compile(r"^\S+ v\S+?(/go\.mod)? h1:[A-Za-z0-9+/]{43}=$")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def build_stage(stages: list[Stage]) -> Stage:
+    """The stage that downloads the modules and builds the binary."""
+    downloading = [s for s in stages if any("go mod download" in v for v in s.values("RUN"))]
+    return only(downloading, "Dockerfile stage that runs `go mod download`")
+
+
+def go_commands(stage: Stage, needle: str) -> list[list[str]]:
+    """RUN commands of a stage containing `needle`, split into words (`&&` chains split too)."""
+    return [
+        shlex.split(command)
+        for value in stage.values("RUN")
+        for command in value.split("&&")
+        if needle in command
+    ]
+
+
+def before_output(command: list[str]) -> list[str]:
+    """A `go build` command up to its `-o` flag (the output path differs, the rest may not)."""
+    return command[: command.index("-o")]
+
+
+@contextmanager
+def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
+    """The file changed by `edit` (created from "" if missing) for the block, then restored."""
+    original = path.read_text(encoding="utf-8") if path.exists() else None
+    changed = edit(original or "")
+    assert changed != original, f"the edit changed nothing in {path}"
+    path.write_text(changed, encoding="utf-8")
+    try:
+        yield
+    finally:
+        if original is None:
+            path.unlink()
+        else:
+            path.write_text(original, encoding="utf-8")
+
+
+def service_process(parent: int, binary: str) -> int:
+    """The service's process under `parent` (make runs the built binary as its child)."""
+    for pid in descendants(parent):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if Path(command[0].decode()).name == binary:
+            return pid
+    raise AssertionError(f"no {binary} process under {parent}")
+
+
+@dataclass
+class Elf:
+    """What a 64-bit little-endian ELF file says about how it was linked."""
+
+    interpreter: bytes | None  # PT_INTERP: the dynamic loader; None for a static binary
+    sections: set[str]
+
+    @classmethod
+    def read(cls, path: Path) -> Elf:
+        data = path.read_bytes()
+        assert data[:4] == b"\x7fELF", f"{path}: not an ELF file"
+        assert data[4:6] == b"\x02\x01", f"{path}: not 64-bit little-endian"
+        (phoff, shoff) = struct.unpack_from("<QQ", data, 0x20)
+        phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from("<HHHHH", data, 0x36)
+        interpreter = None
+        for index in range(phnum):
+            header = phoff + index * phentsize
+            if struct.unpack_from("<I", data, header)[0] == 3:  # PT_INTERP
+                offset, _, _, size = struct.unpack_from("<QQQQ", data, header + 8)
+                interpreter = data[offset : offset + size]
+        names_offset = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 0x18)[0]
+        sections = set()
+        for index in range(shnum):
+            name = struct.unpack_from("<I", data, shoff + index * shentsize)[0]
+            end = data.index(b"\0", names_offset + name)
+            sections.add(data[names_offset + name : end].decode())
+        return cls(interpreter, sections)
+
+
+def junit_suites(path: Path) -> list[ET.Element]:
+    root = ET.parse(path).getroot()
+    return [root] if root.tag == "testsuite" else root.findall("testsuite")
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def go_project(copie_session: Any) -> Path:
+    """`copier copy --defaults --data language=go`, rendered once per test worker; read only."""
+    return render(copie_session, language="go")
+
+
+@pytest.fixture(scope="module")
+def project_copy(go_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the Go project that the Makefiles may write into."""
+    destination = tmp_path_factory.mktemp("go-service") / "project"
+    shutil.copytree(go_project, destination)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def service(project_copy: Path, tool: Tool) -> Path:
+    """The copied service with its modules downloaded (`make deps`) into the shared cache."""
+    for name in ("make", "go", "gcc"):  # gcc: `go test -race` needs cgo
+        tool(name)
+    service_dir = service_of(project_copy)
+    run(["make", "deps"], cwd=service_dir)
+    return service_dir
+
+
+# --- make lint / test / run ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_root_make_lint_and_test_pass_and_leave_reports(project_copy: Path, service: Path) -> None:
+    for report in ("coverage.xml", "junit.xml"):
+        (service / report).unlink(missing_ok=True)
+
+    run(["make", "lint"], cwd=project_copy)
+    run(["make", "test"], cwd=project_copy)
+
+    coverage = ET.parse(service / "coverage.xml").getroot()
+    assert coverage.tag == "coverage"
+    assert float(coverage.attrib["line-rate"]) >= 0.8
+    filenames = {cls.attrib["filename"] for cls in coverage.iter("class")}
+    assert {"main.go", "internal/server/server.go", "internal/config/config.go"} <= filenames
+    suites = junit_suites(service / "junit.xml")
+    assert sum(int(suite.attrib["tests"]) for suite in suites) >= 30
+    assert all(suite.attrib["failures"] == "0" for suite in suites)
+    assert {suite.attrib["name"].rsplit("/", 1)[-1] for suite in suites} >= {"server", "config"}
+
+
+@pytest.mark.slow
+def test_make_test_fails_on_a_failing_test_and_reports_it(service: Path) -> None:
+    failing = service / "internal" / "config" / "zz_failing_test.go"
+    failing.write_text(
+        'package config\n\nimport "testing"\n\n'
+        'func TestDeliberatelyFailing(t *testing.T) {\n\tt.Fatal("fails on purpose")\n}\n',
+        encoding="utf-8",
+    )
+    try:
+        result = run(["make", "test"], cwd=service, check=False)
+    finally:
+        failing.unlink()
+
+    assert result.returncode != 0
+    failed = [
+        case.attrib["name"]
+        for suite in junit_suites(service / "junit.xml")
+        for case in suite.iter("testcase")
+        if case.find("failure") is not None
+    ]
+    assert failed == ["TestDeliberatelyFailing"]
+    assert not (service / "coverage.xml").exists(), "a failed run left a coverage report"
+
+
+def new_file(text: str) -> Callable[[str], str]:
+    return lambda _: text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("relative", "edit", "finding"),
+    [
+        pytest.param(
+            "internal/config/zz_lint.go",
+            new_file("package config\n\nconst Spaced=1\n"),
+            "internal/config/zz_lint.go",
+            id="gofmt",
+        ),
+        pytest.param(
+            "internal/config/zz_lint.go",
+            new_file(
+                'package config\n\nimport "fmt"\n\n'
+                'func Describe() string {\n\treturn fmt.Sprintf("%d", "x")\n}\n'
+            ),
+            "fmt.Sprintf format %d has arg",
+            id="go-vet",
+        ),
+        pytest.param(
+            "internal/config/zz_lint.go",
+            new_file("package config\n\nfunc unused() {}\n"),
+            "func unused is unused (U1000)",
+            id="staticcheck",
+        ),
+        pytest.param(
+            "go.mod",
+            lambda text: re.sub(r" // indirect$", "", text, count=1, flags=re.M),
+            "go.mod",
+            id="go-mod-tidy",
+        ),
+    ],
+)
+def test_make_lint_fails_on_what_each_linter_finds(
+    service: Path, relative: str, edit: Callable[[str], str], finding: str
+) -> None:
+    with edited(service / relative, edit):
+        result = run(["make", "lint"], cwd=service, check=False)
+
+    assert result.returncode != 0
+    assert finding in result.stdout + result.stderr
+
+
+def test_generated_go_is_gofmt_clean(go_project: Path, tool: Tool) -> None:
+    result = run([tool("gofmt"), "-l", "."], cwd=service_of(go_project))
+    assert result.stdout == "", f"gofmt would reformat:\n{result.stdout}"
+
+
+@pytest.mark.slow
+def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
+    service: Path, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port)}
+    make = start(["make", "--silent", "run"], service, env, stop_on_exit)
+    wait_for_health(port, make, timeout=120)  # builds the binary first
+
+    assert get(port, "/healthz")[0] == 200
+    assert get(port, "/readyz")[0] == 200
+    status, content_type, body = get(port, "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    assert "# HELP http_requests_total " in body
+    assert 'route="/healthz"' in body
+
+    stopped_at = time.monotonic()
+    os.kill(service_process(make.pid, service.name), signal.SIGTERM)
+    stdout, stderr = make.communicate(timeout=10)
+    assert make.returncode == 0, stderr
+    assert time.monotonic() - stopped_at < 5
+    entries = assert_json_logs(stdout)
+    assert any(entry.get("path") == "/readyz" and entry.get("status") == 200 for entry in entries)
+    assert [entry["message"] for entry in entries][-2:] == [
+        "stopping: not ready, waiting for the requests in flight",
+        "stopped",
+    ]
+
+
+# --- go.mod, go.sum and the CI setup -------------------------------------------------------------
+
+
+def test_go_mod_pins_the_toolchain_and_the_tools(go_project: Path) -> None:
+    service_dir = service_of(go_project)
+    go_mod = (service_dir / "go.mod").read_text(encoding="utf-8")
+    dockerfile = (service_dir / "Dockerfile").read_text(encoding="utf-8")
+
+    assert re.search(r"^module github\.com/my-org/my-service/apps/my-service$", go_mod, re.M)
+    (toolchain,) = re.findall(r"^toolchain go(\S+)$", go_mod, re.M)
+    # The image that builds the service has the release that go.mod names.
+    assert f"FROM golang:{toolchain}-" in dockerfile
+    (tools,) = re.findall(r"^tool \(\n(.*?)^\)", go_mod, re.M | re.S)
+    assert set(tools.split()) == {
+        "github.com/boumenot/gocover-cobertura",
+        "gotest.tools/gotestsum",
+        "honnef.co/go/tools/cmd/staticcheck",
+    }
+
+
+def test_go_sum_has_only_hashes_and_no_file_names_a_registry(go_project: Path) -> None:
+    service_dir = service_of(go_project)
+    go_sum = (service_dir / "go.sum").read_text(encoding="utf-8").splitlines()
+
+    assert go_sum, "go.sum is empty"
+    assert [line for line in go_sum if not GO_SUM_LINE.match(line)] == []
+    for path in service_dir.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            assert not [host for host in REGISTRY_HOSTS if host in text.lower()], path
+            settings = re.findall(r"\bGO(?:PROXY|NOSUMDB|SUMDB|INSECURE|PRIVATE)\b", text)
+            assert not settings, f"{path} changes where modules come from: {settings}"
+
+
+def test_ci_sets_up_the_go_of_go_mod_and_passes_actionlint_and_zizmor(
+    go_project: Path, tool: Tool
+) -> None:
+    workflow = go_project / ".github" / "workflows" / "ci.yml"
+    text = workflow.read_text(encoding="utf-8")
+
+    run([tool("actionlint"), f"-shellcheck={tool('shellcheck')}", "-no-color", workflow])
+    zizmor = [tool("zizmor"), "--offline", "--persona=auditor", "--min-severity=informational"]
+    run([*zizmor, "--min-confidence=low", workflow])
+    # Both jobs that run make use the runner's go with GOTOOLCHAIN=auto, no setup action.
+    assert text.count('echo "GOTOOLCHAIN=auto" >>"$GITHUB_ENV"') == 2
+    assert "setup-go" not in text
+
+
+# --- Dockerfile ----------------------------------------------------------------------------------
+
+
+def test_dockerfile_downloads_and_builds_like_the_makefile(go_project: Path) -> None:
+    service_dir = service_of(go_project)
+    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
+    makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
+    build = build_stage(stages)
+
+    docker_download = only(go_commands(build, "go mod download"), "`go mod download` in Docker")
+    make_download = only(recipe_commands(makefile, "mod download"), "`go mod download` in make")
+    assert docker_download == make_download == ["go", "mod", "download"]
+    docker_build = only(go_commands(build, "go build"), "`go build` in the Dockerfile")
+    make_build = only(recipe_commands(makefile, "go build"), "`go build` in the Makefile")
+    assert before_output(docker_build) == before_output(make_build)
+    assert before_output(docker_build) == [
+        "CGO_ENABLED=0",
+        "go",
+        "build",
+        "-trimpath",
+        "-ldflags=-s -w",
+    ]
+    assert docker_build[-1] == make_build[-1] == "."
+    # The module layer comes before the sources: only go.mod and go.sum are copied before it.
+    steps = [(item.keyword, item.value) for item in build.instructions]
+    download_index = next(i for i, (_, value) in enumerate(steps) if "go mod download" in value)
+    assert [value for keyword, value in steps[:download_index] if keyword == "COPY"] == [
+        "go.mod go.sum ./"
+    ]
+    assert ("ENV", "GOTOOLCHAIN=local") in steps[:download_index]
+
+
+def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(go_project: Path) -> None:
+    service_dir = service_of(go_project)
+    text = (service_dir / "Dockerfile").read_text(encoding="utf-8")
+    stages = parse_dockerfile(text)
+    final = stages[-1]
+
+    assert "--mount" not in text
+    assert "<<" not in text
+    assert not text.startswith("# syntax=")
+    assert len(stages) == 2
+    assert final.image.startswith("gcr.io/distroless/static-")
+    assert final.image.endswith(":nonroot")
+    assert final.values("RUN") == [], "the distroless stage has no shell to run anything"
+    (user,) = final.values("USER")
+    assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user), f"USER {user}: numeric uid:gid, not root"
+    (cmd,) = final.values("CMD")
+    command = json.loads(cmd)
+    assert command == ["/usr/local/bin/my-service"], "CMD must be the binary, in exec form"
+    (copied,) = final.values("COPY")
+    assert copied == "--from=build /out/service /usr/local/bin/my-service"
+    (expose,) = final.values("EXPOSE")
+    final_env = dict(pair for value in final.values("ENV") for pair in env_pairs(value))
+    assert expose == final_env["PORT"] == "8080"
+
+
+def test_dockerignore_lets_in_only_what_the_dockerfile_copies(go_project: Path) -> None:
+    service_dir = service_of(go_project)
+    patterns = (service_dir / ".dockerignore").read_text(encoding="utf-8").split("\n")
+    patterns = [line.strip() for line in patterns if line.strip() and not line.startswith("#")]
+    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
+    sources = {
+        source.rstrip("/")
+        for stage in stages
+        for value in stage.values("COPY")
+        if not value.startswith("--from=")
+        for source in shlex.split(value)[:-1]
+    }
+
+    assert patterns[0] == "*"
+    assert {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")} == sources
+    assert sources == {"go.mod", "go.sum", "main.go", "internal"}
+    # Tests stay out: changing one does not rebuild the image.
+    assert "**/*_test.go" in patterns
+    # Every Go file of the service outside internal/ is copied: the build sees all the sources.
+    top_level = {
+        path.name for path in service_dir.glob("*.go") if not path.name.endswith("_test.go")
+    }
+    assert top_level <= sources
+
+
+def test_dockerfile_is_clean_under_the_repository_hadolint_config(
+    go_project: Path, tool: Tool
+) -> None:
+    dockerfile = service_of(go_project) / "Dockerfile"
+    # hadolint finds .hadolint.yaml in the directory it runs from: the repository root.
+    run([tool("hadolint"), dockerfile.relative_to(go_project)], cwd=go_project)
+
+
+@pytest.mark.slow
+def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
+    go_project: Path, tmp_path: Path, tool: Tool, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    """The build stage's instructions replayed here, with the image's `/` under tmp_path."""
+    go = tool("go")
+    service_dir = service_of(go_project)
+    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
+    build, final = build_stage(stages), stages[-1]
+    root = tmp_path / "image"
+    # What .dockerignore keeps out of the context below the copied folders (`**/<name>`).
+    ignored = shutil.ignore_patterns(
+        *(
+            line.strip().removeprefix("**/").rstrip("/")
+            for line in (service_dir / ".dockerignore").read_text(encoding="utf-8").splitlines()
+            if line.strip().startswith("**/")
+        )
+    )
+
+    def inside(path: str, workdir: Path) -> Path:
+        return root / path.lstrip("/") if path.startswith("/") else workdir / path
+
+    workdir, env = root, dict(os.environ)
+    for instruction in build.instructions:
+        keyword, value = instruction.keyword, instruction.value
+        if keyword == "ENV":
+            env.update(env_pairs(value))
+        elif keyword == "WORKDIR":
+            workdir = inside(value, workdir)
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif keyword == "COPY":
+            *sources, destination = shlex.split(value)
+            for source in sources:
+                origin, target = service_dir / source, inside(destination, workdir)
+                if origin.is_dir():  # like docker: the directory's contents, not the directory
+                    shutil.copytree(origin, target, ignore=ignored, dirs_exist_ok=True)
+                else:
+                    target.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(origin, target / origin.name)
+        elif keyword == "RUN":
+            words = shlex.split(value)
+            while "=" in words[0]:  # `NAME=value command`: the command's environment
+                name, _, setting = words.pop(0).partition("=")
+                env[name] = setting
+            command = [
+                str(inside(word, workdir)) if word.startswith("/") else word for word in words
+            ]
+            run([go if command[0] == "go" else command[0], *command[1:]], cwd=workdir, env=env)
+    # The build had no test file, as in the image: it needed none.
+    assert list(root.rglob("*.go"))
+    assert not list(root.rglob("*_test.go"))
+
+    (copied,) = final.values("COPY")
+    built, installed = shlex.split(copied.removeprefix("--from=build "))
+    binary = inside(installed, root)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(inside(built, root), binary)
+    elf = Elf.read(binary)
+    assert elf.interpreter is None, "the binary needs a dynamic loader: it is not static"
+    assert ".text" in elf.sections
+    assert not {".symtab", ".debug_info"} & elf.sections, "-ldflags='-s -w' strips these"
+    # go records the flags (not -ldflags under -trimpath) in the binary.
+    info = run([go, "version", "-m", binary]).stdout
+    assert "\tbuild\tCGO_ENABLED=0\n" in info
+    assert "\tbuild\t-trimpath=true\n" in info
+
+    port = free_port()
+    final_env = dict(pair for value in final.values("ENV") for pair in env_pairs(value))
+    command = json.loads(only(final.values("CMD"), "CMD"))
+    process = start(
+        [str(inside(command[0], root)), *command[1:]],
+        tmp_path,
+        {"PATH": "/nonexistent", **final_env, "PORT": str(port)},  # nothing else from this host
+        stop_on_exit,
+    )
+    wait_for_health(port, process)
+    assert get(port, "/readyz")[0] == 200
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0, stderr
+    assert assert_json_logs(stdout)[-1]["message"] == "stopped"
+
+
+# --- other answers -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_other_answers_render_a_working_service(
+    make_project: Callable[..., Path], service: Path, tool: Tool
+) -> None:
+    description = 'He said: "hi" # {{x}} ünï'
+    project = make_project(
+        language="go",
+        project_name="Billing API",
+        owner="Acme.Corp/platform",
+        description=description,
+    )
+    service_dir = service_of(project)
+    assert service_dir.name == "billing-api"
+    go_mod = (service_dir / "go.mod").read_text(encoding="utf-8")
+    assert go_mod.startswith("module github.com/Acme.Corp/platform/billing-api/apps/billing-api\n")
+    assert json.loads(
+        only(parse_dockerfile((service_dir / "Dockerfile").read_text())[-1].values("CMD"), "CMD")
+    ) == ["/usr/local/bin/billing-api"]
+
+    # The modules are in the cache that `make deps` of the default project filled.
+    go = tool("go")
+    run([go, "vet", "./..."], cwd=service_dir)
+    run([go, "test", "-count=1", "./..."], cwd=service_dir)

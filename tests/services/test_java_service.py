@@ -1,0 +1,511 @@
+"""The generated Java service: its Makefile, its Dockerfile and the service itself, run for real.
+
+One project is rendered with language=java per test worker and copied once for the tests that run
+make in it. Maven keeps what it downloads in its default local repository (~/.m2), shared by every
+run on this machine; the first resolve is serialised across test workers, later ones read it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extensions.context import load_pins
+from tests.conftest import missing
+from tests.helpers import render, run
+from tests.services.contract import (
+    Stage,
+    all_descendants,
+    assert_json_logs,
+    env_pairs,
+    free_port,
+    get,
+    makefile_recipes,
+    only,
+    parse_dockerfile,
+    recipe_commands,
+    service_of,
+    start,
+    wait_for_health,
+)
+
+Tool = Callable[[str], str]
+
+JAVA_VERSION = str(load_pins()["java"]["version"])
+# Where Debian, Ubuntu and the Temurin packages install JDKs.
+JDK_ROOTS = (Path("/usr/lib/jvm"),)
+POM = "{http://maven.apache.org/POM/4.0.0}"
+# Package registries, and the Maven wrapper whose properties would name one.
+REGISTRY = re.compile(r"repo1?\.maven\.(org|apache\.org)|plugins\.gradle\.org|maven-wrapper")
+# Debian's Maven 3.8 writes terminal resets around its own output, --batch-mode or not.
+ANSI_RESET = re.compile(r"\x1b\[[0-9;]*m")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def jdk_version(home: Path) -> str | None:
+    """The feature version in a JDK's `release` file (JAVA_VERSION="25.0.3" -> "25")."""
+    release = home / "release"
+    if not (home / "bin" / "javac").is_file() or not release.is_file():
+        return None
+    match = re.search(r'^JAVA_VERSION="(\d+)', release.read_text(encoding="utf-8"), re.M)
+    return match[1] if match else None
+
+
+def maven_commands(stage: Stage, needle: str) -> list[list[str]]:
+    """RUN commands of a stage containing `needle`, split into words (`&&` chains split too)."""
+    return [
+        shlex.split(command)
+        for value in stage.values("RUN")
+        for command in value.split("&&")
+        if needle in command
+    ]
+
+
+def build_stage(stages: list[Stage]) -> Stage:
+    """The stage that resolves the dependencies and packages the jar."""
+    resolving = [s for s in stages if maven_commands(s, "dependency:go-offline")]
+    return only(resolving, "Dockerfile stage that runs `mvn dependency:go-offline`")
+
+
+@contextmanager
+def added(path: Path, text: str) -> Iterator[None]:
+    """A file that exists for the duration of the block."""
+    path.write_text(text, encoding="utf-8")
+    try:
+        yield
+    finally:
+        path.unlink()
+
+
+@contextmanager
+def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
+    """The file changed by `edit` for the duration of the block, restored afterwards."""
+    original = path.read_text(encoding="utf-8")
+    changed = edit(original)
+    assert changed != original, f"the edit changed nothing in {path}"
+    path.write_text(changed, encoding="utf-8")
+    try:
+        yield
+    finally:
+        path.write_text(original, encoding="utf-8")
+
+
+def java_package(service_dir: Path) -> Path:
+    """The one package directory under src/main/java."""
+    (application,) = (service_dir / "src" / "main" / "java").glob("*/Application.java")
+    return application.parent
+
+
+def service_process(parent: int, main_class: str) -> int:
+    """The JVM that runs the service, below `make run` and Maven's own JVM."""
+    for pid in all_descendants(parent):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if main_class.encode() in command:
+            return pid
+    raise AssertionError(f"no JVM running {main_class} under {parent}")
+
+
+def make_test_only(test_class: str, service_dir: Path) -> list[str]:
+    """`make test` running one test class: the Makefile's own MVN, with Surefire's -Dtest."""
+    variables, _ = makefile_recipes((service_dir / "Makefile").read_text(encoding="utf-8"))
+    return ["make", "test", f"MVN={variables['MVN']} -Dtest={test_class}"]
+
+
+def junit_root(path: Path) -> ET.Element:
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites", f"{path}: <{root.tag}>"
+    return root
+
+
+def assert_cobertura(path: Path, minimum: float) -> ET.Element:
+    root = ET.parse(path).getroot()
+    assert root.tag == "coverage"
+    assert float(root.attrib["line-rate"]) >= minimum
+    lines = root.findall("packages/package/classes/class/lines/line")
+    covered = [line for line in lines if int(line.attrib["hits"]) > 0]
+    assert (len(covered), len(lines)) == (
+        int(root.attrib["lines-covered"]),
+        int(root.attrib["lines-valid"]),
+    )
+    return root
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def jdk() -> Path:
+    """A JDK of the version the service needs: JAVA_HOME if it is one, else one in /usr/lib/jvm."""
+    candidates = [Path(os.environ["JAVA_HOME"])] if os.environ.get("JAVA_HOME") else []
+    candidates += sorted(path for root in JDK_ROOTS if root.is_dir() for path in root.iterdir())
+    for home in candidates:
+        if jdk_version(home) == JAVA_VERSION:
+            return home
+    missing(f"no JDK {JAVA_VERSION} in JAVA_HOME or {', '.join(map(str, JDK_ROOTS))}")
+    raise AssertionError  # unreachable: missing() raises
+
+
+@pytest.fixture(scope="session")
+def java_env(jdk: Path, tool: Tool) -> dict[str, str]:
+    """The environment of every make and Maven call: JDK 25 first, as CI's setup step does."""
+    tool("make")
+    tool("mvn")
+    return {
+        **os.environ,
+        "JAVA_HOME": str(jdk),
+        "PATH": f"{jdk / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
+@pytest.fixture(scope="module")
+def java_project(copie_session: Any) -> Path:
+    """`copier copy --defaults --data language=java`, rendered once per test worker; read only."""
+    return render(copie_session, language="java")
+
+
+@pytest.fixture(scope="module")
+def project_copy(java_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the Java project that the Makefiles may write into."""
+    destination = tmp_path_factory.mktemp("java-service") / "project"
+    shutil.copytree(java_project, destination)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def service(project_copy: Path, java_env: dict[str, str]) -> Path:
+    """The copied service with every dependency and plugin in ~/.m2, lint and test ready.
+
+    `make deps` resolves what the build needs; `make lint` adds the formatter. One test worker
+    at a time: two Mavens filling the same local repository may trip over each other's files.
+    """
+    service_dir = service_of(project_copy)
+    lock = Path(tempfile.gettempdir()) / "devops-template-maven.lock"
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        run(["make", "deps"], cwd=service_dir, env=java_env)
+        run(["make", "lint"], cwd=service_dir, env=java_env)
+    return service_dir
+
+
+# --- make lint / test / run ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_root_make_lint_and_test_pass_and_leave_reports(
+    project_copy: Path, service: Path, java_env: dict[str, str]
+) -> None:
+    for report in ("coverage.xml", "junit.xml"):
+        (service / report).unlink(missing_ok=True)
+
+    run(["make", "lint"], cwd=project_copy, env=java_env)
+    result = run(["make", "test"], cwd=project_copy, env=java_env)
+
+    assert_cobertura(service / "coverage.xml", minimum=0.8)
+    suites = junit_root(service / "junit.xml")
+    assert int(suites.attrib["tests"]) >= 15
+    assert suites.attrib["failures"] == suites.attrib["errors"] == "0"
+    names = {suite.attrib["name"].rsplit(".", 1)[-1] for suite in suites.iter("testsuite")}
+    assert {"ProbesTest", "MetricsTest", "LoggingTest", "ShutdownTest"} <= names
+    assert "junit.xml: " in result.stdout
+    assert "coverage.xml: " in result.stdout
+
+
+@pytest.mark.slow
+def test_make_test_fails_on_a_failing_test_and_still_reports(
+    service: Path, java_env: dict[str, str]
+) -> None:
+    package = java_package(service)
+    failing = (
+        f"package {package.name};\n\n"
+        "import static org.junit.jupiter.api.Assertions.assertEquals;\n\n"
+        "import org.junit.jupiter.api.Test;\n\n"
+        "class DeliberatelyFailingTest {\n\n"
+        "  @Test\n"
+        "  void fails() {\n"
+        "    assertEquals(1, 2);\n"
+        "  }\n"
+        "}\n"
+    )
+    test_dir = service / "src" / "test" / "java" / package.name
+    with added(test_dir / "DeliberatelyFailingTest.java", failing):
+        command = make_test_only("DeliberatelyFailingTest", service)
+        result = run(command, cwd=service, env=java_env, check=False)
+
+    assert result.returncode != 0
+    assert "1 test(s) failed" in result.stderr
+    suites = junit_root(service / "junit.xml")
+    assert suites.attrib["failures"] == "1"
+    (failed,) = [case for case in suites.iter("testcase") if case.find("failure") is not None]
+    assert failed.attrib["name"] == "fails"
+    # Maven went on to the coverage report: CI still gets both files.
+    assert_cobertura(service / "coverage.xml", minimum=0.0)
+
+
+@pytest.mark.slow
+def test_make_lint_catches_unformatted_code(service: Path, java_env: dict[str, str]) -> None:
+    application = java_package(service) / "Application.java"
+
+    with edited(
+        application,
+        lambda text: text.replace("  public static void main", "public static void main"),
+    ):
+        result = run(["make", "lint"], cwd=service, env=java_env, check=False)
+
+    assert result.returncode != 0
+    assert "Application.java" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
+    service: Path, java_env: dict[str, str], stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    env = {**java_env, "PORT": str(port)}
+    make = start(["make", "--silent", "run"], service, env, stop_on_exit)
+    wait_for_health(port, make, timeout=120)
+
+    assert get(port, "/healthz") == (
+        200,
+        "application/vnd.spring-boot.actuator.v3+json",
+        '{"status":"UP"}',
+    )
+    assert get(port, "/readyz")[0] == 200
+    status, content_type, body = get(port, "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    assert "# HELP http_server_requests_seconds " in body
+    assert 'uri="/healthz"' in body
+
+    stopped_at = time.monotonic()
+    os.kill(service_process(make.pid, f"{java_package(service).name}.Application"), signal.SIGTERM)
+    stdout, stderr = make.communicate(timeout=30)
+    assert make.returncode == 0, stderr
+    assert time.monotonic() - stopped_at < 10
+    entries = assert_json_logs(ANSI_RESET.sub("", stdout))
+    assert any(str(entry["message"]).startswith("Started Application") for entry in entries)
+    assert any(entry["message"] == "Graceful shutdown complete" for entry in entries)
+
+
+def test_pom_uses_no_wrapper_and_no_file_names_a_registry(java_project: Path) -> None:
+    service_dir = service_of(java_project)
+    files = [path for path in service_dir.rglob("*") if path.is_file()]
+
+    assert not [path for path in files if path.name.startswith("mvnw") or ".mvn" in path.parts]
+    for path in files:
+        assert not REGISTRY.search(path.read_text(encoding="utf-8")), path
+    pom = ET.parse(service_dir / "pom.xml").getroot()
+    assert pom.find(f"{POM}repositories") is None
+    assert pom.find(f"{POM}pluginRepositories") is None
+    assert pom.findtext(f"{POM}properties/{POM}java.version") == JAVA_VERSION
+
+
+def test_ci_sets_up_the_pinned_jdk_and_passes_actionlint_and_zizmor(
+    java_project: Path, tool: Tool
+) -> None:
+    workflow = java_project / ".github" / "workflows" / "ci.yml"
+    text = workflow.read_text(encoding="utf-8")
+
+    run([tool("actionlint"), f"-shellcheck={tool('shellcheck')}", "-no-color", workflow])
+    zizmor = [tool("zizmor"), "--offline", "--persona=auditor", "--min-severity=informational"]
+    run([*zizmor, "--min-confidence=low", workflow])
+    # Both jobs that run make take the runner's Temurin JDK, no setup action.
+    assert text.count(f"java_home=${{JAVA_HOME_{JAVA_VERSION}_X64:?") == 2
+    assert text.count('echo "JAVA_HOME=$java_home" >>"$GITHUB_ENV"') == 2
+    assert "setup-java" not in text
+
+
+# --- Dockerfile ----------------------------------------------------------------------------------
+
+
+def test_dockerfile_resolves_dependencies_like_the_makefile_before_the_sources(
+    java_project: Path,
+) -> None:
+    service_dir = service_of(java_project)
+    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
+    makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
+    build = build_stage(stages)
+
+    docker_deps = only(maven_commands(build, "dependency:go-offline"), "go-offline in the image")
+    make_deps = only(recipe_commands(makefile, "dependency:go-offline"), "go-offline in make")
+    assert docker_deps == make_deps
+    assert docker_deps[0] == "mvn"
+    assert "--batch-mode" in docker_deps
+    # The packaging runs with the same Maven options, tests left to CI.
+    (package,) = maven_commands(build, " package")
+    assert package[: len(docker_deps) - 1] == docker_deps[:-1]
+    assert "-Dmaven.test.skip=true" in package
+    # The dependency layer comes before the sources: only pom.xml is copied before it.
+    steps = [(item.keyword, item.value) for item in build.instructions]
+    deps_index = next(i for i, (_, value) in enumerate(steps) if "go-offline" in value)
+    assert [value for keyword, value in steps[:deps_index] if keyword == "COPY"] == ["pom.xml ./"]
+    assert [value for keyword, value in steps[deps_index:] if keyword == "COPY"] == [
+        "src/main/ src/main/"
+    ]
+
+
+def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(java_project: Path) -> None:
+    service_dir = service_of(java_project)
+    text = (service_dir / "Dockerfile").read_text(encoding="utf-8")
+    stages = parse_dockerfile(text)
+    final = stages[-1]
+
+    assert "--mount" not in text
+    assert "<<" not in text
+    assert not text.startswith("# syntax=")
+    assert stages[0].image == load_pins()["java"]["image"]
+    # Distroless: a JRE without shell or package manager, and nothing run in it.
+    assert final.image == load_pins()["java"]["runtime_image"]
+    assert final.image.startswith("gcr.io/distroless/java")
+    assert not final.values("RUN")
+    (user,) = final.values("USER")
+    assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user), f"USER {user}: numeric uid:gid, not root"
+    (entrypoint,) = final.values("ENTRYPOINT")
+    assert json.loads(entrypoint) == [], "the base image's `java -jar` entrypoint is reset"
+    (cmd,) = final.values("CMD")
+    assert json.loads(cmd) == ["java", "-jar", f"{service_dir.name}.jar"]
+    (expose,) = final.values("EXPOSE")
+    final_env = dict(pair for value in final.values("ENV") for pair in env_pairs(value))
+    assert expose == final_env["PORT"] == "8080"
+    assert "-XX:MaxRAMPercentage=75" in final_env["JAVA_TOOL_OPTIONS"].split()
+    # The layers of the jar, least often changed first; the application's own jar last.
+    copied = [value.split()[1] for value in final.values("COPY")]
+    assert [Path(source).name for source in copied] == [
+        "dependencies",
+        "snapshot-dependencies",
+        "application",
+    ]
+
+
+def test_dockerignore_lets_in_only_what_the_dockerfile_copies(java_project: Path) -> None:
+    service_dir = service_of(java_project)
+    patterns = (service_dir / ".dockerignore").read_text(encoding="utf-8").split("\n")
+    patterns = [line.strip() for line in patterns if line.strip() and not line.startswith("#")]
+    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
+    sources = {
+        source.rstrip("/")
+        for stage in stages
+        for value in stage.values("COPY")
+        if not value.startswith("--from=")
+        for source in shlex.split(value)[:-1]
+    }
+
+    assert patterns[0] == "*"
+    assert {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")} == sources
+    assert sources == {"pom.xml", "src/main"}
+
+
+def test_dockerfile_is_clean_under_the_repository_hadolint_config(
+    java_project: Path, tool: Tool
+) -> None:
+    dockerfile = service_of(java_project) / "Dockerfile"
+    # hadolint finds .hadolint.yaml in the directory it runs from: the repository root.
+    run([tool("hadolint"), dockerfile.relative_to(java_project)], cwd=java_project)
+
+
+@pytest.mark.slow
+def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
+    java_project: Path,
+    tmp_path: Path,
+    java_env: dict[str, str],
+    service: Path,
+    stop_on_exit: list[subprocess.Popen[str]],
+) -> None:
+    """Each stage replayed in its own root; COPY --from reads the named stage's root."""
+    context = service_of(java_project)
+    stages = parse_dockerfile((context / "Dockerfile").read_text(encoding="utf-8"))
+    roots: dict[str, Path] = {}
+    image_env: dict[str, str] = {}
+    workdir = tmp_path
+
+    def inside(root: Path, path: str, workdir: Path) -> Path:
+        return root / path.lstrip("/") if path.startswith("/") else workdir / path
+
+    for index, stage in enumerate(stages):
+        root = tmp_path / (stage.name or f"stage-{index}")
+        roots[stage.name or str(index)] = root
+        workdir = root
+        image_env = {}
+        for item in stage.instructions:
+            if item.keyword == "ENV":
+                image_env.update(env_pairs(item.value))
+            elif item.keyword == "WORKDIR":
+                workdir = inside(root, item.value, workdir)
+                workdir.mkdir(parents=True, exist_ok=True)
+            elif item.keyword == "COPY":
+                words = shlex.split(item.value)
+                source_root = context
+                if words[0].startswith("--from="):
+                    source_root = roots[words.pop(0).removeprefix("--from=")]
+                *sources, destination = words
+                for source in sources:
+                    origin = inside(source_root, source, source_root)
+                    # Like docker: a directory's contents, not the directory.
+                    target = inside(root, destination, workdir)
+                    if origin.is_dir():
+                        shutil.copytree(origin, target, dirs_exist_ok=True)
+                    else:
+                        target.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(origin, target / origin.name)
+            elif item.keyword == "RUN":
+                # The build stage's Maven and java: this machine's, with the shared ~/.m2.
+                run(["sh", "-c", item.value], cwd=workdir, env={**java_env, **image_env})
+
+    final_dir = workdir
+    jar = f"{context.name}.jar"
+    assert {path.name for path in final_dir.iterdir()} == {jar, "lib"}
+    assert len(list((final_dir / "lib").glob("spring-boot-*.jar"))) > 5
+
+    port = free_port()
+    command = json.loads(only(stages[-1].values("CMD"), "CMD"))
+    environment = {**java_env, **image_env, "PORT": str(port)}
+    process = start(command, final_dir, environment, stop_on_exit)
+    wait_for_health(port, process, timeout=60)
+    assert get(port, "/readyz")[0] == 200
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert_json_logs(stdout)  # the jar alone: every line of stdout is JSON
+    assert "Picked up JAVA_TOOL_OPTIONS: -XX:MaxRAMPercentage=75" in stderr
+
+
+# --- other answers -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_other_answers_render_a_working_service(
+    make_project: Callable[..., Path], service: Path, java_env: dict[str, str]
+) -> None:
+    description = 'He said: "hi" # {{x}} <ünï> & co'
+    project = make_project(language="java", project_name="Billing API", description=description)
+    service_dir = service_of(project)
+    assert service_dir.name == "billing-api"
+    pom = ET.parse(service_dir / "pom.xml").getroot()
+    assert pom.findtext(f"{POM}artifactId") == "billing-api"
+    assert pom.findtext(f"{POM}name") == "Billing API"
+    assert pom.findtext(f"{POM}description") == description
+    assert java_package(service_dir).name == "billing_api"
+    properties = service_dir / "src" / "main" / "resources" / "application.properties"
+    assert "spring.application.name=billing-api\n" in properties.read_text(encoding="utf-8")
+
+    run(["make", "lint"], cwd=service_dir, env=java_env)
+    # Every test compiles; the one that starts `main` and calls the probes runs.
+    run(make_test_only("ApplicationTest", service_dir), cwd=service_dir, env=java_env)
+    assert junit_root(service_dir / "junit.xml").attrib["tests"] == "1"
+    assert_cobertura(service_dir / "coverage.xml", minimum=0.8)

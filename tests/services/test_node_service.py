@@ -1,0 +1,586 @@
+"""The generated Node.js service: its pnpm workspace, Makefile and Dockerfile, run for real.
+
+One project is rendered with language=node per test worker and copied once for the tests that run
+make in it. Every pnpm command shares this machine's pnpm store, so packages download once. The
+Dockerfile builds from the repository root (the pnpm workspace), not from the service folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import REPO_ROOT, load_yaml_documents, render, run
+from tests.services.contract import (
+    Stage,
+    assert_json_logs,
+    descendants,
+    env_pairs,
+    free_port,
+    get,
+    only,
+    parse_dockerfile,
+    recipe_commands,
+    service_of,
+    start,
+    wait_for_health,
+)
+
+Tool = Callable[[str], str]
+
+# Registry hosts and the URL shapes a lockfile would use to name one.
+REGISTRY_ADDRESS = re.compile(r"registry\.npmjs\.org|registry\.yarnpkg\.com|npmmirror|://|tarball")
+# Files of the workspace at the repository root (node only), besides packages/ and the service.
+ROOT_FILES = (
+    "package.json",
+    "pnpm-workspace.yaml",
+    "pnpm-lock.yaml",
+    "tsconfig.base.json",
+    "eslint.config.js",
+    ".prettierrc.json",
+)
+PRODUCTION = {"@repo/logger", "fastify", "prom-client"}
+DEVELOPMENT = {"@types/node", "@vitest/coverage-v8", "eslint", "prettier", "typescript", "vitest"}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+@cache
+def pins() -> dict[str, Any]:
+    with (REPO_ROOT / "extensions" / "versions.yaml").open(encoding="utf-8") as handle:
+        node: dict[str, Any] = yaml.safe_load(handle)["node"]
+    return node
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def lockfile(project: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """pnpm-lock.yaml: the document that pins pnpm itself, then the one of the workspace."""
+    documents = load_yaml_documents((project / "pnpm-lock.yaml").read_text(encoding="utf-8"))
+    manager, workspace = documents
+    return manager, workspace
+
+
+def build_stage(stages: list[Stage]) -> Stage:
+    """The stage that fetches the locked packages and builds the service."""
+    fetching = [s for s in stages if any("pnpm fetch" in value for value in s.values("RUN"))]
+    return only(fetching, "Dockerfile stage that runs `pnpm fetch`")
+
+
+def commands(stage: Stage, needle: str) -> list[list[str]]:
+    """RUN commands of a stage containing `needle`, split into words (`&&` chains split too)."""
+    return [
+        shlex.split(command)
+        for value in stage.values("RUN")
+        for command in value.split("&&")
+        if needle in command
+    ]
+
+
+def dockerfile_of(project: Path) -> list[Stage]:
+    return parse_dockerfile((service_of(project) / "Dockerfile").read_text(encoding="utf-8"))
+
+
+def satisfies(version: tuple[int, ...], requirement: str) -> bool:
+    """`version` against an engines range of `^x.y.z` and `>=x` alternatives joined by `||`."""
+    for alternative in requirement.split("||"):
+        match = re.fullmatch(r"\s*(\^|>=)(\d+(?:\.\d+)*)\s*", alternative)
+        assert match, f"unexpected engines range {alternative!r}"
+        wanted = tuple(int(part) for part in match[2].split("."))
+        if version >= wanted and (match[1] == ">=" or version[0] == wanted[0]):
+            return True
+    return False
+
+
+def version_of(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def node_process(parent: int) -> int:
+    """The service's node process under `parent` (make runs `node dist/main.js` as its child)."""
+    for pid in descendants(parent):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if Path(command[0].decode()).name == "node" and b"dist/main.js" in command:
+            return pid
+    raise AssertionError(f"no node process under {parent}")
+
+
+def junit_totals(path: Path) -> tuple[int, int]:
+    """Tests and failures of a vitest JUnit report."""
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites", root.tag
+    return int(root.attrib["tests"]), int(root.attrib["failures"])
+
+
+@contextmanager
+def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
+    """The file changed by `edit` for the duration of the block, restored afterwards."""
+    original = path.read_text(encoding="utf-8")
+    changed = edit(original)
+    assert changed != original, f"the edit changed nothing in {path}"
+    path.write_text(changed, encoding="utf-8")
+    try:
+        yield
+    finally:
+        path.write_text(original, encoding="utf-8")
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def node_project(copie_session: Any) -> Path:
+    """`copier copy --defaults --data language=node`, rendered once per test worker; read only."""
+    return render(copie_session, language="node")
+
+
+@pytest.fixture(scope="module")
+def project_copy(node_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the Node.js project that the Makefiles may write into."""
+    destination = tmp_path_factory.mktemp("node-service") / "project"
+    shutil.copytree(node_project, destination)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def service(project_copy: Path, tool: Tool) -> Path:
+    """The copied service with the workspace installed from the lockfile (`make install`)."""
+    for name in ("make", "node", "pnpm"):
+        tool(name)
+    service_dir = service_of(project_copy)
+    run(["make", "install"], cwd=service_dir)
+    return service_dir
+
+
+# --- make lint / test / run ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_root_make_lint_and_test_pass_and_leave_reports(project_copy: Path, service: Path) -> None:
+    for report in ("coverage.xml", "junit.xml"):
+        (service / report).unlink(missing_ok=True)
+
+    run(["make", "lint"], cwd=project_copy)
+    run(["make", "test"], cwd=project_copy)
+
+    coverage = ET.parse(service / "coverage.xml").getroot()
+    assert coverage.tag == "coverage"
+    assert float(coverage.attrib["line-rate"]) >= 0.8
+    filenames = {cls.attrib["filename"] for cls in coverage.iter("class")}
+    assert {"src/app.ts", "src/config.ts", "src/metrics.ts", "src/server.ts"} <= filenames
+    tests, failures = junit_totals(service / "junit.xml")
+    assert tests >= 25
+    assert failures == 0
+    # The service's `make test` also tests the workspace packages it uses, each in its folder.
+    logger = project_copy / "packages" / "logger"
+    assert junit_totals(logger / "junit.xml")[1] == 0
+    assert float(ET.parse(logger / "coverage.xml").getroot().attrib["line-rate"]) >= 0.8
+
+
+@pytest.mark.slow
+def test_make_test_fails_on_a_failing_test_and_reports_it(service: Path) -> None:
+    failing = service / "tests" / "zz-failing.test.ts"
+    failing.write_text(
+        'import { expect, it } from "vitest";\n\n'
+        'it("fails on purpose", () => {\n  expect(1).toBe(2);\n});\n',
+        encoding="utf-8",
+    )
+    try:
+        result = run(["make", "test"], cwd=service, check=False)
+    finally:
+        failing.unlink()
+
+    assert result.returncode != 0
+    assert junit_totals(service / "junit.xml")[1] == 1
+    failed = [
+        case.attrib["name"]
+        for case in ET.parse(service / "junit.xml").getroot().iter("testcase")
+        if case.find("failure") is not None
+    ]
+    assert failed == ["fails on purpose"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("path", "old", "new", "finding"),
+    [
+        pytest.param(
+            "src/config.ts",
+            "const MAX_PORT = 65535;",
+            "const MAX_PORT=65535;",
+            "config.ts",
+            id="prettier-formatting",
+        ),
+        pytest.param(
+            "src/config.ts",
+            "  return port;\n",
+            "  return String(port);\n",
+            "error TS2322",
+            id="tsc-type-error",
+        ),
+        pytest.param(
+            "src/metrics.ts",
+            "export class HttpMetrics {",
+            "const unused = 1;\n\nexport class HttpMetrics {",
+            "no-unused-vars",
+            id="eslint-rule",
+        ),
+    ],
+)
+def test_make_lint_catches_a_defect(
+    service: Path, path: str, old: str, new: str, finding: str
+) -> None:
+    with edited(service / path, lambda text: text.replace(old, new, 1)):
+        result = run(["make", "lint"], cwd=service, check=False)
+
+    assert result.returncode != 0
+    assert finding in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_workspace_files_at_the_root_pass_prettier_and_eslint(
+    project_copy: Path, service: Path
+) -> None:
+    # `make lint` checks the service and packages/; the workspace's own files are checked here.
+    files = [name for name in ROOT_FILES if name != "pnpm-lock.yaml"]
+    run(["pnpm", "exec", "prettier", "--check", *files], cwd=project_copy)
+    run(["pnpm", "exec", "eslint", "--max-warnings=0", "eslint.config.js"], cwd=project_copy)
+
+
+@pytest.mark.slow
+def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
+    service: Path, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port)}
+    make = start(["make", "--silent", "run"], service, env, stop_on_exit)
+    wait_for_health(port, make, timeout=90)
+
+    assert get(port, "/healthz")[0] == 200
+    assert get(port, "/readyz")[0] == 200
+    status, content_type, body = get(port, "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    assert "# HELP http_requests_total " in body
+    assert 'route="/healthz"' in body
+
+    stopped_at = time.monotonic()
+    os.kill(node_process(make.pid), signal.SIGTERM)
+    stdout, stderr = make.communicate(timeout=10)
+    assert make.returncode == 0, stderr
+    assert time.monotonic() - stopped_at < 5
+    # Only the service writes to stdout: pnpm reports on stderr.
+    entries = assert_json_logs(stdout)
+    assert any(entry.get("path") == "/readyz" and entry.get("status") == 200 for entry in entries)
+    assert entries[-1]["message"] == "stopped"
+    assert {entry["logger"] for entry in entries} == {service.name}
+
+
+# --- lockfile and pins ---------------------------------------------------------------------------
+
+
+def test_lockfile_pins_every_package_by_integrity_and_names_no_registry(node_project: Path) -> None:
+    text = (node_project / "pnpm-lock.yaml").read_text(encoding="utf-8")
+    assert not REGISTRY_ADDRESS.search(text)
+    manager, workspace = lockfile(node_project)
+    for document in (manager, workspace):
+        assert document["lockfileVersion"] == "9.0"
+        for name, package in document["packages"].items():
+            assert set(package["resolution"]) == {"integrity"}, name
+            assert package["resolution"]["integrity"].startswith("sha512-"), name
+
+    importers = workspace["importers"]
+    assert set(importers) == {".", f"apps/{service_of(node_project).name}", "packages/logger"}
+    service = importers[f"apps/{service_of(node_project).name}"]
+    assert set(service["dependencies"]) == PRODUCTION
+    assert set(service["devDependencies"]) == DEVELOPMENT
+    assert service["dependencies"]["@repo/logger"]["version"] == "link:../../packages/logger"
+    # Every version comes from the catalog of pnpm-workspace.yaml, the one place to change one.
+    catalog = yaml.safe_load((node_project / "pnpm-workspace.yaml").read_text(encoding="utf-8"))[
+        "catalog"
+    ]
+    locked = workspace["catalogs"]["default"]
+    assert {name: entry["specifier"] for name, entry in locked.items()} == {
+        name: str(version) for name, version in catalog.items()
+    }
+    for importer in importers.values():
+        for group in ("dependencies", "devDependencies"):
+            for name, entry in importer.get(group, {}).items():
+                assert entry["specifier"] in {"catalog:", "workspace:*"}, name
+
+
+def test_pnpm_is_pinned_alike_in_package_json_lockfile_dockerfile_and_ci(
+    node_project: Path,
+) -> None:
+    version = pins()["pnpm"]
+    package = read_json(node_project / "package.json")
+    assert package["packageManager"] == f"pnpm@{version}+sha512.{pins()['pnpm_sha512']}"
+    assert re.fullmatch(r"[0-9a-f]{128}", pins()["pnpm_sha512"])
+    manager, _ = lockfile(node_project)
+    assert manager["importers"]["."]["packageManagerDependencies"]["pnpm"] == {
+        "specifier": version,
+        "version": version,
+    }
+    build = build_stage(dockerfile_of(node_project))
+    assert only(commands(build, "npm install --global"), "npm install --global") == [
+        "npm",
+        "install",
+        "--global",
+        f"pnpm@{version}",
+    ]
+    # GitHub Actions: corepack runs the pnpm of packageManager, nothing installs another one.
+    workflow = (node_project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    assert 'corepack enable --install-directory "$RUNNER_TEMP/corepack" pnpm' in workflow
+    assert "npm install" not in workflow
+
+
+def test_engines_admit_this_machine_and_the_image_node(node_project: Path, tool: Tool) -> None:
+    image_major = int(pins()["version"])
+    assert pins()["image"].startswith(f"node:{image_major}.")
+    image_version = version_of(pins()["image"].split(":")[1].split("-")[0])
+    local = run([tool("node"), "--version"]).stdout.strip().lstrip("v")
+    local_version = version_of(local)
+    for manifest in (node_project / "package.json", service_of(node_project) / "package.json"):
+        engines = read_json(manifest)["engines"]["node"]
+        assert satisfies(image_version, engines), (manifest, engines)
+        assert satisfies(local_version, engines), (manifest, engines, local)
+        assert not satisfies((18, 20, 0), engines)
+
+
+@pytest.mark.slow
+def test_make_lock_leaves_the_lockfile_unchanged(project_copy: Path, service: Path) -> None:
+    before = (project_copy / "pnpm-lock.yaml").read_text(encoding="utf-8")
+
+    run(["make", "lock"], cwd=service)
+
+    after = (project_copy / "pnpm-lock.yaml").read_text(encoding="utf-8")
+    assert after == before, "package.json files and pnpm-lock.yaml disagree: run `make lock`"
+
+
+def test_no_file_of_the_workspace_names_a_package_registry(node_project: Path) -> None:
+    paths = [node_project / name for name in ROOT_FILES]
+    for folder in (service_of(node_project), node_project / "packages"):
+        paths += [path for path in folder.rglob("*") if path.is_file()]
+    offenders = [
+        str(path.relative_to(node_project))
+        for path in paths
+        if re.search(r"registry\.npmjs\.org|registry\.yarnpkg\.com", path.read_text("utf-8"))
+    ]
+    assert offenders == []
+    assert len(paths) > 20
+
+
+# --- Dockerfile ----------------------------------------------------------------------------------
+
+
+def test_dockerfile_installs_the_lockfile_like_the_makefile(node_project: Path) -> None:
+    service_dir = service_of(node_project)
+    build = build_stage(dockerfile_of(node_project))
+    makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
+
+    docker_install = only(commands(build, "pnpm install"), "`pnpm install` in the Dockerfile")
+    make_install = only(recipe_commands(makefile, "pnpm install --frozen"), "`make install`")
+    assert docker_install[:3] == make_install[:3] == ["pnpm", "install", "--frozen-lockfile"]
+    # The Dockerfile installs offline what `pnpm fetch` put in the store, for this service only.
+    assert docker_install[3:] == ["--offline", "--filter", f"{service_dir.name}..."]
+    assert make_install[3:] == ["--use-stderr"]
+    # The dependency layer comes before the sources: only the lockfile (and the workspace list
+    # that names the catalog) is copied before `pnpm fetch`.
+    steps = [(item.keyword, item.value) for item in build.instructions]
+    fetch = next(i for i, (keyword, value) in enumerate(steps) if "pnpm fetch" in value)
+    assert [value for keyword, value in steps[:fetch] if keyword == "COPY"] == [
+        "pnpm-lock.yaml pnpm-workspace.yaml ./"
+    ]
+    install = next(i for i, (keyword, value) in enumerate(steps) if "pnpm install" in value)
+    assert fetch < install
+    # Production dependencies only, with the built workspace packages: `pnpm deploy --prod`.
+    deploy = only(commands(build, "deploy"), "`pnpm deploy`")
+    assert deploy[:3] == ["pnpm", "--filter", service_dir.name]
+    assert {"deploy", "--prod", "--offline"} <= set(deploy)
+
+
+def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(node_project: Path) -> None:
+    text = (service_of(node_project) / "Dockerfile").read_text(encoding="utf-8")
+    stages = parse_dockerfile(text)
+    final = stages[-1]
+
+    assert "--mount" not in text
+    assert "<<" not in text
+    assert not text.startswith("# syntax=")
+    assert len(stages) >= 2
+    assert {stage.image for stage in stages} == {pins()["image"]}
+    (user,) = final.values("USER")
+    assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user), f"USER {user}: numeric uid:gid, not root"
+    assert user == "10001:10001"
+    (cmd,) = final.values("CMD")
+    assert json.loads(cmd) == ["node", "dist/main.js"], "CMD in exec form, node as PID 1's child"
+    (expose,) = final.values("EXPOSE")
+    final_env = dict(pair for value in final.values("ENV") for pair in env_pairs(value))
+    assert expose == final_env["PORT"] == "8080"
+    assert final_env["NODE_ENV"] == "production"
+    # No package manager at run time: the one RUN removes npm, npx, corepack and yarn.
+    (removal,) = final.values("RUN")
+    words = shlex.split(removal)
+    assert words[:2] == ["rm", "-rf"]
+    assert {"/usr/local/lib/node_modules", "/usr/local/bin/npm", "/usr/local/bin/npx"} <= set(words)
+    assert {"/usr/local/bin/corepack", "/usr/local/bin/yarn", "/opt/yarn-*"} <= set(words)
+    # Only what `pnpm deploy --prod` wrote in the build stage gets into the image.
+    assert final.values("COPY") == ["--from=build /deploy/ ./"]
+
+
+def test_dockerignore_lets_in_only_what_the_dockerfile_copies(node_project: Path) -> None:
+    service_dir = service_of(node_project)
+    # The context is the repository root: the ignore file that applies sits next to the
+    # Dockerfile (docker with BuildKit and kaniko both read <Dockerfile>.dockerignore).
+    assert not (service_dir / ".dockerignore").exists()
+    text = (service_dir / "Dockerfile.dockerignore").read_text(encoding="utf-8")
+    patterns = [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+    sources = {
+        source.rstrip("/")
+        for stage in dockerfile_of(node_project)
+        for value in stage.values("COPY")
+        if not value.startswith("--from=")
+        for source in shlex.split(value)[:-1]
+    }
+
+    assert patterns[0] == "*"
+    assert {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")} == sources
+    assert sources == {*ROOT_FILES[:4], "packages", f"apps/{service_dir.name}"}
+    # Build outputs and installed packages of a developer's checkout stay out.
+    assert {"**/node_modules", "**/dist", "**/coverage.xml", "**/junit.xml"} <= set(patterns)
+
+
+def test_dockerfile_is_clean_under_the_repository_hadolint_config(
+    node_project: Path, tool: Tool
+) -> None:
+    dockerfile = service_of(node_project) / "Dockerfile"
+    # hadolint finds .hadolint.yaml in the directory it runs from: the repository root.
+    run([tool("hadolint"), dockerfile.relative_to(node_project)], cwd=node_project)
+
+
+@pytest.mark.slow
+def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
+    node_project: Path,
+    tmp_path: Path,
+    tool: Tool,
+    stop_on_exit: list[subprocess.Popen[str]],
+) -> None:
+    tool("pnpm")
+    stages = dockerfile_of(node_project)
+    build, final = build_stage(stages), stages[-1]
+    assert build.name == "build"
+    root = tmp_path / "image"  # both stages share it, as COPY --from=build shares their files
+    # What the final stage takes from the build stage, by its path in the build stage.
+    exported = {
+        shlex.split(value)[1].rstrip("/"): shlex.split(value)[2]
+        for value in final.values("COPY")
+        if value.startswith("--from=build ")
+    }
+
+    workdir = root
+    for instruction in build.instructions:
+        keyword, value = instruction.keyword, instruction.value
+        if keyword == "WORKDIR":
+            workdir = root / value.lstrip("/")
+            workdir.mkdir(parents=True)
+        elif keyword == "COPY":
+            *sources, destination = shlex.split(value)
+            for source in sources:  # the context is the rendered repository's root
+                origin = node_project / source
+                if origin.is_dir():
+                    shutil.copytree(origin, workdir / destination, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(origin, workdir / destination / origin.name)
+        elif keyword == "RUN" and value.startswith("npm install --global pnpm@"):
+            # The image installs pnpm; this machine has that version on PATH already.
+            assert run(["pnpm", "--version"]).stdout.strip() == value.rsplit("@", 1)[1]
+        elif keyword == "RUN":
+            for path in exported:  # absolute paths of the image, under root here
+                value = re.sub(rf"(?<=\s){re.escape(path)}\b", str(root / path.lstrip("/")), value)
+            run(["sh", "-c", value], cwd=workdir)
+
+    app = root / only(final.values("WORKDIR"), "WORKDIR of the final stage").lstrip("/")
+    for path, destination in exported.items():
+        shutil.copytree(root / path.lstrip("/"), app / destination, symlinks=True)
+    # Production dependencies only, and the workspace package built, without its sources.
+    installed = {
+        entry.name[: entry.name.index("@", 1)]
+        for entry in (app / "node_modules" / ".pnpm").iterdir()
+        if "@" in entry.name[1:]
+    }
+    assert {"fastify", "prom-client", "pino"} <= installed
+    assert not {"vitest", "typescript", "eslint", "prettier"} & installed
+    assert (app / "node_modules" / "@repo" / "logger" / "dist" / "index.js").is_file()
+    assert not (app / "node_modules" / "@repo" / "logger" / "src").exists()
+    assert not (app / "src").exists()
+
+    port = free_port()
+    final_env = dict(pair for value in final.values("ENV") for pair in env_pairs(value))
+    command = json.loads(only(final.values("CMD"), "CMD"))
+    process = start(command, app, {**os.environ, **final_env, "PORT": str(port)}, stop_on_exit)
+    wait_for_health(port, process)
+    assert get(port, "/readyz")[0] == 200
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0, stderr
+    assert assert_json_logs(stdout)[-1]["message"] == "stopped"
+
+
+# --- other answers and CI ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_other_answers_render_a_working_service(
+    make_project: Callable[..., Path], service: Path
+) -> None:
+    description = 'He said: "hi" # {{x}} ünï'
+    project = make_project(language="node", project_name="Billing API", description=description)
+    service_dir = service_of(project)
+    assert service_dir.name == "billing-api"
+    for manifest in (project / "package.json", service_dir / "package.json"):
+        assert read_json(manifest)["description"] == description
+    assert read_json(service_dir / "package.json")["name"] == "billing-api"
+    assert 'SERVICE_NAME = "billing-api";' in (service_dir / "src" / "config.ts").read_text("utf-8")
+
+    # The lockfile names the service's folder: it still installs frozen, from the shared store.
+    run(["pnpm", "install", "--frozen-lockfile", "--offline"], cwd=project)
+    run(
+        ["pnpm", "exec", "prettier", "--check", "package.json", "apps/billing-api/package.json"],
+        cwd=project,
+    )
+    run(["pnpm", "--filter", "billing-api", "exec", "vitest", "run"], cwd=project)
+
+
+def test_ci_sets_up_node_with_the_pinned_pnpm(
+    node_project: Path, make_project: Callable[..., Path], tool: Tool
+) -> None:
+    workflow = node_project / ".github" / "workflows" / "ci.yml"
+    run([tool("actionlint"), f"-shellcheck={tool('shellcheck')}", "-no-color", workflow])
+    run([tool("zizmor"), "--offline", "--persona", "auditor", workflow], cwd=node_project)
+
+    gitlab = make_project(language="node", ci_provider="gitlab", registry="gitlab")
+    pipeline = yaml.safe_load((gitlab / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    toolchain = pipeline[".toolchain"]
+    assert toolchain["image"] == pins()["image"]
+    assert f"npm install --global pnpm@{pins()['pnpm']}" in toolchain["before_script"]
+    assert toolchain["cache"]["paths"] == [".cache/pnpm-store/"]
+    assert toolchain["variables"]["pnpm_config_store_dir"] == "$CI_PROJECT_DIR/.cache/pnpm-store"
