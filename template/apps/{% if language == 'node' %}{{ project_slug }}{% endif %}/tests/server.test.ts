@@ -10,11 +10,27 @@ import { CapturedLogs, freePort } from "./helpers.js";
 
 const servers: Server[] = [];
 
-async function serve(settings: Partial<Settings> = {}, slowMs = 0): Promise<Server> {
-  // A route that takes `slowMs` to answer: an in-flight request during shutdown.
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.stop()));
+});
+
+/** A promise and the function that resolves it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => undefined as void;
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+/** A server with a route that answers only once released: an in-flight request at shutdown. */
+async function serveWithSlowRoute(settings: Partial<Settings> = {}) {
+  const arrival = signal();
+  const release = signal();
   const build = (options: AppOptions) =>
     buildApp(options).get("/slow", async () => {
-      await new Promise((resolve) => setTimeout(resolve, slowMs));
+      arrival.resolve();
+      await release.promise;
       return { done: true };
     });
   const server = await startServer(
@@ -23,49 +39,44 @@ async function serve(settings: Partial<Settings> = {}, slowMs = 0): Promise<Serv
     build,
   );
   servers.push(server);
-  return server;
-}
-
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.stop()));
-});
-
-function url(server: Server, path: string): string {
-  return `http://127.0.0.1:${String(server.port)}${path}`;
+  const url = (path: string) => `http://127.0.0.1:${String(server.port)}${path}`;
+  return { server, url, arrived: arrival.promise, release: release.resolve };
 }
 
 describe("startServer", () => {
   it("listens on a real port and is ready", async () => {
-    const server = await serve();
+    const { server, url } = await serveWithSlowRoute();
 
-    const response = await fetch(url(server, "/readyz"));
+    const response = await fetch(url("/readyz"));
 
     expect(response.status).toBe(200);
     expect(server.lifecycle.ready).toBe(true);
   });
 
   it("lets in-flight requests finish after stop() and refuses new ones", async () => {
-    const server = await serve({}, 300);
-    const inFlight = fetch(url(server, "/slow"));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { server, url, arrived, release } = await serveWithSlowRoute();
+    const inFlight = fetch(url("/slow"));
+    await arrived;
 
     const stopped = server.stop();
     expect(server.lifecycle.ready).toBe(false);
+    release();
 
     const response = await inFlight;
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ done: true });
     expect(await stopped).toBe(true);
-    await expect(fetch(url(server, "/healthz"))).rejects.toThrow();
+    await expect(fetch(url("/healthz"))).rejects.toThrow();
   });
 
   it("gives up waiting after SHUTDOWN_TIMEOUT", async () => {
-    const server = await serve({ shutdownTimeout: 0.1 }, 1000);
-    const inFlight = fetch(url(server, "/slow"));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { server, url, arrived, release } = await serveWithSlowRoute({ shutdownTimeout: 0.1 });
+    const inFlight = fetch(url("/slow"));
+    await arrived;
 
     expect(await server.stop()).toBe(false);
-    await inFlight;
+    release();
+    expect((await inFlight).status).toBe(200);
   });
 });
 
@@ -89,7 +100,9 @@ describe("run", () => {
       logs: logs.stream,
       errors: new PassThrough(),
     });
-    await expect.poll(() => logs.lines.some((line) => line.message === "started")).toBe(true);
+    await expect
+      .poll(() => logs.lines.some((line) => line.message === "started"), { timeout: 10_000 })
+      .toBe(true);
 
     const response = await fetch(`http://127.0.0.1:${String(port)}/readyz`);
     expect(response.status).toBe(200);
