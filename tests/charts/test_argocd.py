@@ -171,3 +171,42 @@ def test_healthy_environments_before_production_notify_ci_to_promote(
             continue
         annotations = document["metadata"].get("annotations", {})
         assert (subscription in annotations) is (name != "my-service-prod.yaml"), name
+
+
+@pytest.mark.parametrize("ci_provider", ["github", "gitlab"])
+def test_preview_environments_deploy_each_open_request_with_its_own_image(
+    make_project: Callable[..., Path], schemas_dir: Path, ci_provider: str
+) -> None:
+    project = make_project(ci_provider=ci_provider, preview_environments=True)
+    previews = yaml.safe_load((project / "deploy/argocd/previews.yaml").read_text("utf-8"))
+    assert validate_custom_resource(previews, crd_files(schemas_dir)) == []
+    spec = previews["spec"]
+    assert spec["goTemplate"] is True
+    assert spec["goTemplateOptions"] == ["missingkey=error"]
+    (generator,) = spec["generators"]
+    assert set(generator["pullRequest"]) == {"requeueAfterSeconds", ci_provider}
+    template = spec["template"]["spec"]
+    assert template["destination"]["namespace"] == "my-service-pr-{{ .number }}"
+    assert template["source"]["helm"]["valueFiles"] == ["values-dev.yaml"]
+    (parameter,) = template["source"]["helm"]["parameters"]
+    assert parameter == {"name": "image.tag", "value": "pr-{{ .number }}-{{ .head_sha }}"}
+    assert "automated" in template["syncPolicy"]
+    project_spec = argocd_documents(project)["project.yaml"]["spec"]
+    assert "my-service-pr-*" in {d["namespace"] for d in project_spec["destinations"]}
+    if ci_provider == "github":
+        workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text("utf-8"))
+        job = workflow["jobs"]["publish-preview"]
+        kaniko = next(s for s in job["steps"] if s.get("name", "").startswith("Build and push"))
+        assert kaniko["env"]["IMAGE_TAG"] == (
+            "pr-${{ github.event.pull_request.number }}-${{ github.event.pull_request.head.sha }}"
+        )
+        assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
+    else:
+        pipeline = yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+        assert 'tag="pr-$CI_MERGE_REQUEST_IID-$CI_COMMIT_SHA"' in pipeline[".build"]["script"][0]
+
+
+def test_without_previews_nothing_deploys_pull_requests(default_project: Path) -> None:
+    assert not (default_project / "deploy/argocd/previews.yaml").exists()
+    workflow = yaml.safe_load((default_project / ".github/workflows/ci.yml").read_text("utf-8"))
+    assert "publish-preview" not in workflow["jobs"]
