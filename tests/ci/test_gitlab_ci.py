@@ -87,7 +87,10 @@ def test_gitlab_ci_local_reads_the_pipeline_with_every_job(
 def test_only_changed_services_run_and_schedules_run_only_the_update(gitlab_project: Path) -> None:
     jobs = pipeline(gitlab_project)
     rules = jobs[".my-service"]["rules"]
-    assert rules[0] == {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"}
+    assert rules[0] == {
+        "if": '$CI_PIPELINE_SOURCE == "schedule" || $CI_PIPELINE_SOURCE == "trigger"',
+        "when": "never",
+    }
     merge_request = rules[1]
     assert merge_request["changes"]["compare_to"] == "refs/heads/main"
     assert "apps/my-service/**/*" in merge_request["changes"]["paths"]
@@ -161,6 +164,7 @@ class FakeGitLab(BaseHTTPRequestHandler):
 
     notes: ClassVar[list[dict[str, Any]]] = []
     merge_requests: ClassVar[list[dict[str, Any]]] = []
+    approved: ClassVar[set[int]] = set()
     calls: ClassVar[list[str]] = []
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -188,6 +192,8 @@ class FakeGitLab(BaseHTTPRequestHandler):
             page = int(dict(p.split("=") for p in query.split("&"))["page"])
             items = self.notes[page - 1 : page]
             self.reply(items, str(page + 1) if page < len(self.notes) else "")
+        elif path.endswith("/approvals"):
+            self.reply({"approved": int(path.split("/")[-2]) in self.approved})
         else:
             self.reply([mr for mr in self.merge_requests if mr["state"] == "opened"])
 
@@ -206,6 +212,7 @@ class FakeGitLab(BaseHTTPRequestHandler):
 @pytest.fixture
 def api_server() -> Iterator[str]:
     FakeGitLab.notes, FakeGitLab.merge_requests, FakeGitLab.calls = [], [], []
+    FakeGitLab.approved = set()
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeGitLab)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -223,6 +230,7 @@ def gitlab_api(project: Path, api: str, *args: str | Path, token: str = "glpat-t
         "CI_DEFAULT_BRANCH": "main",
         "GITLAB_API_TOKEN": token,
         "TEMPLATE_UPDATE_TOKEN": token,
+        "PROMOTE_TOKEN": token,
     }
     script = project / "scripts/ci/gitlab_api.py"
     return run([sys.executable, script, *args], cwd=project.parent, env=env).stdout
@@ -256,6 +264,22 @@ def test_merge_request_is_opened_then_refreshed(
     assert "opened merge request !7" in gitlab_api(gitlab_project, api_server, *args)
     FakeGitLab.merge_requests = [{"iid": 7, "state": "opened"}]
     assert "updated merge request !7" in gitlab_api(gitlab_project, api_server, *args)
+
+
+def test_release_due_merges_only_approved_requests_whose_time_has_passed(
+    gitlab_project: Path, api_server: str
+) -> None:
+    FakeGitLab.merge_requests = [
+        {"iid": 1, "state": "opened", "description": "release-at: 2030-01-31T09:00Z"},
+        {"iid": 2, "state": "opened", "description": "release-at: 2030-01-31T09:00Z"},
+        {"iid": 3, "state": "opened", "description": "release-at: 2030-02-01T09:00Z"},
+        {"iid": 4, "state": "opened", "description": "no release time"},
+    ]
+    FakeGitLab.approved = {1, 3, 4}
+    out = gitlab_api(gitlab_project, api_server, "release-due", "--now", "2030-01-31T10:00Z")
+    assert "released !1" in out
+    merges = [call for call in FakeGitLab.calls if call.endswith("/merge")]
+    assert merges == ["PUT /api/v4/projects/my-org%2Fmy-service/merge_requests/1/merge"]
 
 
 def test_without_a_token_the_script_reports_and_passes(

@@ -148,3 +148,51 @@ def test_only_known_environments_before_production_are_promoted(
         step(promote, "promote", "Work out"), EVENT_NAME="repository_dispatch", HEALTHY=healthy
     )
     assert target == {"environment": ""}
+
+
+def gitlab_job(pipeline_dir: Path, job: str) -> str:
+    """before_script of .promote-base and the job's script, as one shell script."""
+    jobs = yaml.safe_load((pipeline_dir / ".gitlab/ci/promote.yml").read_text(encoding="utf-8"))
+    before = jobs[".promote-base"]["before_script"]
+    return "\n".join([*before, *jobs[job]["script"]])
+
+
+@pytest.mark.slow
+def test_gitlab_promotion_walks_the_same_path(
+    make_project: Callable[..., Path], tmp_path: Path, tool: Callable[[str], str]
+) -> None:
+    project = make_project(ci_provider="gitlab")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(project, "init", "-q", "-b", "main")
+    commit_all(project, "generated")
+    git(project, "push", "-q", str(origin), "main")
+    clone = tmp_path / "job"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    sha = git(clone, "rev-parse", "HEAD").strip()
+    env = {
+        **os.environ,
+        **GIT_ENV,
+        "PATH": os.pathsep.join([str(Path(tool("uv")).parent), os.environ["PATH"]]),
+        "CI_DEFAULT_BRANCH": "main",
+        "CI_SERVER_HOST": "gitlab.example.com",
+        "CI_PROJECT_PATH": "my-org/my-service",
+        "CI_COMMIT_SHA": sha,
+        "CI_COMMIT_BEFORE_SHA": "0" * 40,
+    }
+
+    def job(name: str, **variables: str) -> str:
+        script = tmp_path / "job.sh"
+        script.write_text(gitlab_job(clone, name), encoding="utf-8")
+        bash: list[str | Path] = ["bash", "--noprofile", "--norc", "-eo", "pipefail", script]
+        return run(bash, cwd=clone, env={**env, **variables}, timeout=300).stdout
+
+    job("promote:dev")
+    assert remote_tag(origin, "main", "dev") == sha
+    job("promote", PROMOTE_FROM="my-service-dev")
+    assert remote_tag(origin, "main", "staging") == sha
+    out = job("promote", PROMOTE_FROM="my-service-staging")
+    assert remote_tag(origin, "main", "prod") == ""
+    assert remote_tag(origin, f"promote/prod-{sha}", "prod") == sha
+    assert "PROMOTE_TOKEN is not set, skipped" in out  # the merge request needs the token
+    assert "nothing to promote" in job("promote", PROMOTE_FROM="my-service-prod")

@@ -406,14 +406,12 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies(go_project: Path) 
 
     assert patterns[0] == "*"
     assert {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")} == sources
-    assert sources == {"go.mod", "go.sum", "main.go", "internal"}
+    assert sources == {"go.mod", "go.sum", "*.go", "internal"}
     # Tests stay out: changing one does not rebuild the image.
     assert "**/*_test.go" in patterns
-    # Every Go file of the service outside internal/ is copied: the build sees all the sources.
-    top_level = {
-        path.name for path in service_dir.glob("*.go") if not path.name.endswith("_test.go")
-    }
-    assert top_level <= sources
+    # The sources are the top-level Go files and internal/: every package of the module.
+    packages = {path.parent.relative_to(service_dir) for path in service_dir.rglob("*.go")}
+    assert {package.parts[0] for package in packages if package.parts} == {"internal"}
 
 
 def test_dockerfile_is_clean_under_the_repository_hadolint_config(
@@ -456,11 +454,11 @@ def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
             workdir.mkdir(parents=True, exist_ok=True)
         elif keyword == "COPY":
             *sources, destination = shlex.split(value)
-            for source in sources:
-                origin, target = service_dir / source, inside(destination, workdir)
+            target = inside(destination, workdir)
+            for origin in (match for source in sources for match in service_dir.glob(source)):
                 if origin.is_dir():  # like docker: the directory's contents, not the directory
                     shutil.copytree(origin, target, ignore=ignored, dirs_exist_ok=True)
-                else:
+                elif origin.name not in ignored(str(service_dir), [origin.name]):
                     target.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(origin, target / origin.name)
         elif keyword == "RUN":

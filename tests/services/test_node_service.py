@@ -261,7 +261,7 @@ def test_workspace_files_at_the_root_pass_prettier_and_eslint(
     project_copy: Path, service: Path
 ) -> None:
     # `make lint` checks the service and packages/; the workspace's own files are checked here.
-    files = [name for name in ROOT_FILES if name != "pnpm-lock.yaml"]
+    files = [name for name in ROOT_FILES if name != "pnpm-lock.yaml"] + ["packages/README.md"]
     run(["pnpm", "exec", "prettier", "--check", *files], cwd=project_copy)
     run(["pnpm", "exec", "eslint", "--max-warnings=0", "eslint.config.js"], cwd=project_copy)
 
@@ -464,7 +464,14 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies(node_project: Path
 
     assert patterns[0] == "*"
     assert {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")} == sources
-    assert sources == {*ROOT_FILES[:4], "packages", f"apps/{service_dir.name}"}
+    assert sources == {
+        "package.json",
+        "pnpm-lock.yaml",
+        "pnpm-workspace.yaml",
+        "tsconfig.base.json",
+        "packages",
+        f"apps/{service_dir.name}",
+    }
     # Build outputs and installed packages of a developer's checkout stay out.
     assert {"**/node_modules", "**/dist", "**/coverage.xml", "**/junit.xml"} <= set(patterns)
 

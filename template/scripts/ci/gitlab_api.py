@@ -3,13 +3,16 @@
 
     python3 scripts/ci/gitlab_api.py note --marker "<!-- coverage-report:api -->" report.md
     python3 scripts/ci/gitlab_api.py merge-request --source BRANCH --title T --description F
-        [--labels a,b]
+        [--labels a,b] [--token-variable NAME]
+    python3 scripts/ci/gitlab_api.py release-due
 
 `note` edits the note of the job's merge request whose body holds the marker, or creates one.
 `merge-request` opens a merge request from BRANCH to the default branch, or updates the open
 one. Both read CI_API_V4_URL and CI_PROJECT_ID; `note` also CI_MERGE_REQUEST_IID, and
-`merge-request` CI_DEFAULT_BRANCH. The job token may not write these, so a project access token
-is read from a masked variable (GITLAB_API_TOKEN for notes, TEMPLATE_UPDATE_TOKEN for merge
+`merge-request` and `release-due` CI_DEFAULT_BRANCH. `release-due` merges the approved merge
+requests whose `release-at:` time has passed (scripts/ci/release_at.py). The job token may not
+write these, so a project access token is read from a masked variable (GITLAB_API_TOKEN for
+notes, PROMOTE_TOKEN for releases, TEMPLATE_UPDATE_TOKEN or --token-variable for merge
 requests; scope api). Without it the command says so and exits 0. Standard library only.
 """
 
@@ -21,6 +24,7 @@ import os
 import sys
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +80,29 @@ def merge_request(gitlab: GitLab, source: str, title: str, description: str, lab
     return f"opened merge request !{created['iid']}"
 
 
+def release_due(gitlab: GitLab, now: str | None) -> str:
+    """Merge the approved merge requests to the default branch whose release-at time passed."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import release_at
+
+    query = urllib.parse.urlencode(
+        {"state": "opened", "target_branch": os.environ["CI_DEFAULT_BRANCH"]}
+    )
+    requests = []
+    for request in gitlab.each(f"merge_requests?{query}"):
+        approvals, _ = gitlab.call("GET", f"merge_requests/{request['iid']}/approvals")
+        requests.append({**request, "approved": bool(approvals.get("approved"))})
+    moment = release_at.parse(now) if now else datetime.now(UTC)
+    released = []
+    for iid in release_at.due(requests, moment):
+        gitlab.call("PUT", f"merge_requests/{iid}/merge", {"squash": "true"})
+        stamp = f"{datetime.now(UTC):%Y-%m-%dT%H:%MZ}"
+        body = f"Released at {stamp}, as its release-at line asked."
+        gitlab.call("POST", f"merge_requests/{iid}/notes", {"body": body})
+        released.append(f"!{iid}")
+    return f"released {', '.join(released)}" if released else "nothing due"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -87,9 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     mr_parser.add_argument("--title", required=True)
     mr_parser.add_argument("--description", type=Path, required=True, help="Markdown file")
     mr_parser.add_argument("--labels", default="", help="comma-separated labels")
+    mr_parser.add_argument(
+        "--token-variable", default="TEMPLATE_UPDATE_TOKEN", help="variable holding the token"
+    )
+    release_parser = commands.add_parser(
+        "release-due", help="merge approved merge requests whose release-at time has passed"
+    )
+    release_parser.add_argument("--now", help="ISO time to use instead of the clock (tests)")
     args = parser.parse_args(argv)
 
-    variable = "GITLAB_API_TOKEN" if args.command == "note" else "TEMPLATE_UPDATE_TOKEN"
+    variable = {"note": "GITLAB_API_TOKEN", "release-due": "PROMOTE_TOKEN"}.get(
+        args.command, getattr(args, "token_variable", "")
+    )
     token = os.environ.get(variable, "")
     if not token:
         print(f"gitlab_api: {variable} is not set, skipped (see docs/operations.md)")
@@ -98,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         gitlab = GitLab(token)
         if args.command == "note":
             result = note(gitlab, args.marker, args.body.read_text(encoding="utf-8"))
+        elif args.command == "release-due":
+            result = release_due(gitlab, args.now)
         else:
             description = args.description.read_text(encoding="utf-8")
             result = merge_request(gitlab, args.source, args.title, description, args.labels)

@@ -47,7 +47,7 @@ export class AccessLog extends LogController {
       duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
     };
     if (error) {
-      request.log.error({ ...entry, error }, "request failed");
+      request.log.error({ ...entry, err: error }, "request failed");
     } else {
       request.log.info(entry, "request completed");
     }

@@ -68,7 +68,8 @@ export interface Output {
 
 /**
  * Serve until SIGTERM or SIGINT, then shut down gracefully. Resolves to the exit code: 0 after
- * a clean stop, 1 when in-flight requests outlived SHUTDOWN_TIMEOUT, 2 on a configuration error.
+ * a clean stop, 1 when the server could not start or in-flight requests outlived
+ * SHUTDOWN_TIMEOUT, 2 on a configuration error.
  */
 export async function run(
   env: NodeJS.ProcessEnv,
@@ -91,7 +92,13 @@ export async function run(
     destination: output.logs,
   });
   const stopped = stopSignal(signals);
-  const server = await startServer(settings, logger);
+  let server: Server;
+  try {
+    server = await startServer(settings, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, "could not start");
+    return 1;
+  }
   logger.info({ port: server.port }, "started");
 
   const signal = await stopped;

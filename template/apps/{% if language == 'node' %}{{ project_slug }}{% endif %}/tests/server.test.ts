@@ -16,7 +16,7 @@ afterEach(async () => {
 
 /** A promise and the function that resolves it. */
 function signal(): { promise: Promise<void>; resolve: () => void } {
-  let resolve = () => undefined as void;
+  let resolve!: () => void;
   const promise = new Promise<void>((done) => {
     resolve = done;
   });
@@ -113,6 +113,21 @@ describe("run", () => {
     expect(messages).toContain("request completed");
     expect(messages.at(-1)).toBe("stopped");
     expect(logs.lines.every((line) => line.logger === SERVICE_NAME)).toBe(true);
+  });
+
+  it("exits with 1 and logs why when the port is taken", async () => {
+    const { server } = await serveWithSlowRoute();
+    const logs = new CapturedLogs();
+
+    const exitCode = await run({ PORT: String(server.port) }, new EventEmitter(), {
+      logs: logs.stream,
+      errors: new PassThrough(),
+    });
+
+    expect(exitCode).toBe(1);
+    const [entry] = logs.lines;
+    expect(entry).toMatchObject({ level: "fatal", message: "could not start" });
+    expect(JSON.stringify(entry?.err)).toContain("EADDRINUSE");
   });
 
   it("exits with 2 and names the setting on a configuration error", async () => {

@@ -30,7 +30,6 @@ export function createLogger({ name, level = "info", destination }: LoggerOption
     {
       level,
       messageKey: "message",
-      errorKey: "error",
       // No pid and hostname: the platform adds where a line came from.
       base: { logger: name },
       timestamp: pino.stdTimeFunctions.isoTime,

@@ -53,14 +53,18 @@ describe("createLogger", () => {
     expect(lines().map((line) => line.message)).toEqual(["kept"]);
   });
 
-  it("logs errors under `error` with their message and stack", () => {
+  it("logs errors under `err` with their type, message and stack, as Fastify does", () => {
     const { stream, lines } = capture();
-    createLogger({ name: "api", destination: stream }).error(new Error("boom"), "failed");
+    const logger = createLogger({ name: "api", destination: stream });
 
-    const [line] = lines();
-    expect(line?.message).toBe("failed");
-    expect(line?.error).toMatchObject({ type: "Error", message: "boom" });
-    expect(String((line?.error as { stack?: string }).stack)).toContain("boom");
+    logger.error(new Error("boom"), "failed");
+    logger.error({ err: new TypeError("bad") }, "failed too");
+
+    const [first, second] = lines();
+    expect(first?.message).toBe("failed");
+    expect(first?.err).toMatchObject({ type: "Error", message: "boom" });
+    expect(String((first?.err as { stack?: string }).stack)).toContain("boom");
+    expect(second?.err).toMatchObject({ type: "TypeError", message: "bad" });
   });
 
   it("writes to standard output when no destination is given", () => {
