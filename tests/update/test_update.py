@@ -7,14 +7,18 @@ user-owned file (values-<env>.yaml -> env/<env>.yaml) carried by a migration.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.helpers import run
 from tests.update.conftest import replace_in
 from tests.update.gitrepo import (
+    GIT_ENV,
     commit_all,
     conflict_markers,
     copy_project,
@@ -92,13 +96,41 @@ def test_user_edit_to_a_template_owned_line_becomes_a_visible_conflict(
 def test_org_data_file_answers_are_recorded_and_survive_updates(
     template_repo: Path, tmp_path: Path
 ) -> None:
-    org = {"owner": "acme", "environments": ["dev", "prod"], "coverage_threshold": 90}
-    project = copy_project(template_repo, tmp_path / "project", data_file_answers=org)
+    """`copier copy --data-file org.yml --data ...`: the data file beats the template's
+    defaults, --data beats the data file, and updates keep every recorded answer."""
+    org = tmp_path / "org.yml"
+    org.write_text(
+        "owner: acme\nenvironments: [dev, prod]\ncoverage_threshold: 90\n", encoding="utf-8"
+    )
+    project = tmp_path / "project"
+    run(
+        [
+            Path(sys.executable).parent / "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--quiet",
+            "--vcs-ref",
+            "v0.1.0",
+            "--data-file",
+            org,
+            "--data",
+            "coverage_threshold=95",
+            template_repo,
+            project,
+        ],
+        env={**os.environ, **GIT_ENV},
+    )
+    git(project, "init", "-q", "-b", "main")
+    commit_all(project, "Initial commit")
 
     update_project(project)
 
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
-    assert {key: answers[key] for key in org} == org
+    assert answers["owner"] == "acme"
+    assert answers["environments"] == ["dev", "prod"]
+    assert answers["coverage_threshold"] == 95
+    assert answers["project_slug"] == "my-service"  # the template's default
     assert answers["_commit"] == "v0.2.0"
     assert sorted(p.name for p in (project / "deploy/charts/my-service/env").iterdir()) == [
         "dev.yaml",
