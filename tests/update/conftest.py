@@ -37,6 +37,13 @@ def release_v2(template: Path) -> None:
     """Change the template the way a real release does, then tag it."""
     # 1. a fix in a template-owned file
     replace_in(template / "template/.yamllint.yaml", "max: 120", "max: 130")
+    # 1b. a fix in a service's image build (template-owned) and a change to the service's own
+    #     Makefile (user-owned: it must not reach existing projects)
+    service = template / "template/apps/{% if language == 'python' %}{{ project_slug }}{% endif %}"
+    with (service / "Dockerfile.jinja").open("a", encoding="utf-8") as dockerfile:
+        dockerfile.write("# fixed in v0.2.0\n")
+    with (service / "Makefile").open("a", encoding="utf-8") as makefile:
+        makefile.write("# changed in v0.2.0\n")
     # 2. a new file
     (template / "template/docs/runbook.md.jinja").write_text(
         "# Runbook of {{ project_name }}\n", encoding="utf-8"

@@ -63,6 +63,9 @@ def test_update_brings_fixes_runs_migrations_and_keeps_user_work(
     update_project(project)
 
     assert "max: 130" in (project / ".yamllint.yaml").read_text(encoding="utf-8")
+    service = project / "apps/my-service"
+    assert "# fixed in v0.2.0" in (service / "Dockerfile").read_text(encoding="utf-8")
+    assert "# changed in v0.2.0" not in (service / "Makefile").read_text(encoding="utf-8")
     assert (project / "docs/runbook.md").read_text(encoding="utf-8") == "# Runbook of my-service\n"
     chart = project / "deploy/charts/my-service"
     assert sorted(p.name for p in chart.glob("values-*.yaml")) == []
