@@ -22,6 +22,34 @@ DEFAULT_PORT = 8080
 PROBES = {"liveness": "/healthz", "readiness": "/readyz", "metrics": "/metrics"}
 
 
+# Per language: what a developer needs locally, and the build context of the image (the
+# service folder, or the repository root for a pnpm workspace that shares packages/).
+LANGUAGES: dict[str, dict[str, str]] = {
+    "python": {
+        "requirements": "GNU make, Python 3.11+ and [uv](https://docs.astral.sh/uv/)",
+        "build_context": "apps/$SERVICE",
+    },
+    "node": {
+        "requirements": (
+            "GNU make, Node.js 20.19+ (the image runs Node.js 24 LTS) and pnpm through "
+            "corepack (`corepack enable pnpm`)"
+        ),
+        "build_context": ".",
+    },
+    "go": {
+        "requirements": (
+            "GNU make, Go 1.21+ (it fetches the toolchain go.mod names) and a C compiler for "
+            "`go test -race`"
+        ),
+        "build_context": "apps/$SERVICE",
+    },
+    "java": {
+        "requirements": "GNU make, a JDK and Maven (see apps/<service>/README.md)",
+        "build_context": "apps/$SERVICE",
+    },
+}
+
+
 @functools.cache
 def load_pins() -> dict[str, Any]:
     """Pinned versions of images, tools and actions (extensions/versions.yaml)."""
@@ -105,6 +133,8 @@ class ContextUpdater(ContextHook):
 
     def hook(self, context: dict[str, Any]) -> None:
         context["pins"] = load_pins()
+        if context.get("language") in LANGUAGES:
+            context["language_info"] = LANGUAGES[str(context["language"])]
         if "repo_url" in context:
             context["repo_host"] = repo_host(str(context["repo_url"]))
         try:
