@@ -44,7 +44,7 @@ LANGUAGES: dict[str, dict[str, str]] = {
         "build_context": "apps/$SERVICE",
     },
     "java": {
-        "requirements": "GNU make, a JDK and Maven (see apps/<service>/README.md)",
+        "requirements": "GNU make, JDK 25 (set JAVA_HOME) and Maven 3.8+",
         "build_context": "apps/$SERVICE",
     },
 }
