@@ -79,3 +79,14 @@ def test_repo_host_of_https_and_ssh_urls() -> None:
     assert repo_host("https://gitlab.example.com/acme/shop.git") == "gitlab.example.com"
     assert repo_host("git@github.com:acme/shop.git") == "github.com"
     assert repo_host("ssh://git@git.acme.io/acme/shop.git") == "git.acme.io"
+
+
+def test_template_cache_compiles_each_source_once_and_renders_any_context() -> None:
+    from extensions.cache import TemplateCache
+
+    environment = Environment(extensions=[TemplateCache])
+    first = environment.from_string("{{ name }}-{{ env }}")
+    assert environment.from_string("{{ name }}-{{ env }}") is first
+    assert first.render(name="a", env="dev") == "a-dev"
+    assert environment.from_string("{{ name }}-{{ env }}").render(name="b", env="prod") == "b-prod"
+    assert environment.from_string("{{ other }}") is not first
