@@ -13,9 +13,12 @@ import shlex
 import socket
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from tests.helpers import run
 
 T = TypeVar("T")
 
@@ -209,3 +212,53 @@ def all_descendants(pid: int) -> list[int]:
             found.append(child)
             pending.append(child)
     return found
+
+
+@dataclass
+class Reports:
+    """What `make test` leaves in the service folder: Cobertura coverage and JUnit results."""
+
+    coverage: ET.Element
+    suites: list[ET.Element]
+
+    @property
+    def line_rate(self) -> float:
+        return float(self.coverage.attrib["line-rate"])
+
+    @property
+    def tests(self) -> int:
+        return sum(int(suite.attrib.get("tests", 0)) for suite in self.suites)
+
+    @property
+    def failed(self) -> int:
+        return sum(
+            int(suite.attrib.get("failures", 0)) + int(suite.attrib.get("errors", 0))
+            for suite in self.suites
+        )
+
+    def covered_files(self) -> set[str]:
+        return {cls.attrib["filename"] for cls in self.coverage.iter("class")}
+
+
+def read_reports(service: Path) -> Reports:
+    coverage = ET.parse(service / "coverage.xml").getroot()
+    assert coverage.tag == "coverage", "coverage.xml is not Cobertura"
+    assert "line-rate" in coverage.attrib
+    root = ET.parse(service / "junit.xml").getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    assert suites, "junit.xml has no testsuite"
+    return Reports(coverage, suites)
+
+
+def make_lint_and_test(
+    project: Path, service: Path, env: dict[str, str] | None = None
+) -> tuple[Reports, subprocess.CompletedProcess[str]]:
+    """The root `make lint` and `make test`, as CI runs them; the reports must be new."""
+    for report in ("coverage.xml", "junit.xml"):
+        (service / report).unlink(missing_ok=True)
+    run(["make", "lint"], cwd=project, env=env)
+    result = run(["make", "test"], cwd=project, env=env)
+    reports = read_reports(service)
+    assert reports.line_rate >= 0.8
+    assert reports.failed == 0
+    return reports, result

@@ -33,6 +33,7 @@ from tests.services.contract import (
     env_pairs,
     free_port,
     get,
+    make_lint_and_test,
     only,
     parse_dockerfile,
     recipe_commands,
@@ -163,21 +164,11 @@ def service(project_copy: Path, tool: Tool) -> Path:
 
 @pytest.mark.slow
 def test_root_make_lint_and_test_pass_and_leave_reports(project_copy: Path, service: Path) -> None:
-    for report in ("coverage.xml", "junit.xml"):
-        (service / report).unlink(missing_ok=True)
-
-    run(["make", "lint"], cwd=project_copy)
-    run(["make", "test"], cwd=project_copy)
-
-    coverage = ET.parse(service / "coverage.xml").getroot()
-    assert coverage.tag == "coverage"
-    assert float(coverage.attrib["line-rate"]) >= 0.8
-    filenames = {cls.attrib["filename"] for cls in coverage.iter("class")}
-    assert {"main.go", "internal/server/server.go", "internal/config/config.go"} <= filenames
-    suites = junit_suites(service / "junit.xml")
-    assert sum(int(suite.attrib["tests"]) for suite in suites) >= 30
-    assert all(suite.attrib["failures"] == "0" for suite in suites)
-    assert {suite.attrib["name"].rsplit("/", 1)[-1] for suite in suites} >= {"server", "config"}
+    reports, _ = make_lint_and_test(project_copy, service)
+    files = {"main.go", "internal/server/server.go", "internal/config/config.go"}
+    assert files <= reports.covered_files()
+    assert reports.tests >= 30
+    assert {s.attrib["name"].rsplit("/", 1)[-1] for s in reports.suites} >= {"server", "config"}
 
 
 @pytest.mark.slow

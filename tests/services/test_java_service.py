@@ -35,6 +35,7 @@ from tests.services.contract import (
     env_pairs,
     free_port,
     get,
+    make_lint_and_test,
     makefile_recipes,
     only,
     parse_dockerfile,
@@ -211,17 +212,9 @@ def service(project_copy: Path, java_env: dict[str, str]) -> Path:
 def test_root_make_lint_and_test_pass_and_leave_reports(
     project_copy: Path, service: Path, java_env: dict[str, str]
 ) -> None:
-    for report in ("coverage.xml", "junit.xml"):
-        (service / report).unlink(missing_ok=True)
-
-    run(["make", "lint"], cwd=project_copy, env=java_env)
-    result = run(["make", "test"], cwd=project_copy, env=java_env)
-
-    assert_cobertura(service / "coverage.xml", minimum=0.8)
-    suites = junit_root(service / "junit.xml")
-    assert int(suites.attrib["tests"]) >= 15
-    assert suites.attrib["failures"] == suites.attrib["errors"] == "0"
-    names = {suite.attrib["name"].rsplit(".", 1)[-1] for suite in suites.iter("testsuite")}
+    reports, result = make_lint_and_test(project_copy, service, env=java_env)
+    assert reports.tests >= 15
+    names = {suite.attrib["name"].rsplit(".", 1)[-1] for suite in reports.suites}
     assert {"ProbesTest", "MetricsTest", "LoggingTest", "ShutdownTest"} <= names
     assert "junit.xml: " in result.stdout
     assert "coverage.xml: " in result.stdout

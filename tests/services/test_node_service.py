@@ -33,8 +33,10 @@ from tests.services.contract import (
     env_pairs,
     free_port,
     get,
+    make_lint_and_test,
     only,
     parse_dockerfile,
+    read_reports,
     recipe_commands,
     service_of,
     start,
@@ -176,24 +178,14 @@ def service(project_copy: Path, tool: Tool) -> Path:
 
 @pytest.mark.slow
 def test_root_make_lint_and_test_pass_and_leave_reports(project_copy: Path, service: Path) -> None:
-    for report in ("coverage.xml", "junit.xml"):
-        (service / report).unlink(missing_ok=True)
-
-    run(["make", "lint"], cwd=project_copy)
-    run(["make", "test"], cwd=project_copy)
-
-    coverage = ET.parse(service / "coverage.xml").getroot()
-    assert coverage.tag == "coverage"
-    assert float(coverage.attrib["line-rate"]) >= 0.8
-    filenames = {cls.attrib["filename"] for cls in coverage.iter("class")}
-    assert {"src/app.ts", "src/config.ts", "src/metrics.ts", "src/server.ts"} <= filenames
-    tests, failures = junit_totals(service / "junit.xml")
-    assert tests >= 25
-    assert failures == 0
+    reports, _ = make_lint_and_test(project_copy, service)
+    files = {"src/app.ts", "src/config.ts", "src/metrics.ts", "src/server.ts"}
+    assert files <= reports.covered_files()
+    assert reports.tests >= 25
     # The service's `make test` also tests the workspace packages it uses, each in its folder.
-    logger = project_copy / "packages" / "logger"
-    assert junit_totals(logger / "junit.xml")[1] == 0
-    assert float(ET.parse(logger / "coverage.xml").getroot().attrib["line-rate"]) >= 0.8
+    logger = read_reports(project_copy / "packages" / "logger")
+    assert logger.failed == 0
+    assert logger.line_rate >= 0.8
 
 
 @pytest.mark.slow
