@@ -262,3 +262,32 @@ def make_lint_and_test(
     assert reports.line_rate >= 0.8
     assert reports.failed == 0
     return reports, result
+
+
+def assert_probes_answer(port: int) -> None:
+    """The contract's HTTP side: liveness, readiness and Prometheus metrics with route labels."""
+    assert get(port, "/healthz")[0] == 200
+    assert get(port, "/readyz")[0] == 200
+    status, content_type, body = get(port, "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    assert "# HELP http_requests_total " in body
+    assert 'route="/healthz"' in body
+
+
+def dockerignore_and_copies(service_dir: Path) -> tuple[set[str], set[str]]:
+    """What `.dockerignore` lets in (it must start by ignoring everything), and what the
+    Dockerfile's COPY instructions take from the build context."""
+    lines = (service_dir / ".dockerignore").read_text(encoding="utf-8").split("\n")
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert patterns[0] == "*", ".dockerignore should ignore everything first"
+    allowed = {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")}
+    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
+    copied = {
+        source.rstrip("/")
+        for stage in stages
+        for value in stage.values("COPY")
+        if not value.startswith("--from=")
+        for source in shlex.split(value)[:-1]
+    }
+    return allowed, copied

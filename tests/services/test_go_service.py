@@ -29,7 +29,9 @@ from tests.helpers import render, run
 from tests.services.contract import (
     Stage,
     assert_json_logs,
+    assert_probes_answer,
     descendants,
+    dockerignore_and_copies,
     env_pairs,
     free_port,
     get,
@@ -256,13 +258,7 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
     make = start(["make", "--silent", "run"], service, env, stop_on_exit)
     wait_for_health(port, make, timeout=120)  # builds the binary first
 
-    assert get(port, "/healthz")[0] == 200
-    assert get(port, "/readyz")[0] == 200
-    status, content_type, body = get(port, "/metrics")
-    assert status == 200
-    assert content_type.startswith("text/plain")
-    assert "# HELP http_requests_total " in body
-    assert 'route="/healthz"' in body
+    assert_probes_answer(port)
 
     stopped_at = time.monotonic()
     os.kill(service_process(make.pid, service.name), signal.SIGTERM)
@@ -384,22 +380,11 @@ def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(go_project: Path) -
 
 def test_dockerignore_lets_in_only_what_the_dockerfile_copies(go_project: Path) -> None:
     service_dir = service_of(go_project)
-    patterns = (service_dir / ".dockerignore").read_text(encoding="utf-8").split("\n")
-    patterns = [line.strip() for line in patterns if line.strip() and not line.startswith("#")]
-    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
-    sources = {
-        source.rstrip("/")
-        for stage in stages
-        for value in stage.values("COPY")
-        if not value.startswith("--from=")
-        for source in shlex.split(value)[:-1]
-    }
-
-    assert patterns[0] == "*"
-    assert {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")} == sources
+    allowed, sources = dockerignore_and_copies(service_dir)
+    assert allowed == sources
     assert sources == {"go.mod", "go.sum", "*.go", "internal"}
     # Tests stay out: changing one does not rebuild the image.
-    assert "**/*_test.go" in patterns
+    assert "**/*_test.go" in (service_dir / ".dockerignore").read_text(encoding="utf-8").split()
     # The sources are the top-level Go files and internal/: every package of the module.
     packages = {path.parent.relative_to(service_dir) for path in service_dir.rglob("*.go")}
     assert {package.parts[0] for package in packages if package.parts} == {"internal"}

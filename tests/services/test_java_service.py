@@ -32,6 +32,7 @@ from tests.services.contract import (
     Stage,
     all_descendants,
     assert_json_logs,
+    dockerignore_and_copies,
     env_pairs,
     free_port,
     get,
@@ -387,20 +388,8 @@ def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(java_project: Path)
 
 
 def test_dockerignore_lets_in_only_what_the_dockerfile_copies(java_project: Path) -> None:
-    service_dir = service_of(java_project)
-    patterns = (service_dir / ".dockerignore").read_text(encoding="utf-8").split("\n")
-    patterns = [line.strip() for line in patterns if line.strip() and not line.startswith("#")]
-    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
-    sources = {
-        source.rstrip("/")
-        for stage in stages
-        for value in stage.values("COPY")
-        if not value.startswith("--from=")
-        for source in shlex.split(value)[:-1]
-    }
-
-    assert patterns[0] == "*"
-    assert {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")} == sources
+    allowed, sources = dockerignore_and_copies(service_of(java_project))
+    assert allowed == sources
     assert sources == {"pom.xml", "src/main"}
 
 

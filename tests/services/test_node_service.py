@@ -29,6 +29,7 @@ from tests.helpers import REPO_ROOT, load_yaml_documents, render, run
 from tests.services.contract import (
     Stage,
     assert_json_logs,
+    assert_probes_answer,
     descendants,
     env_pairs,
     free_port,
@@ -267,13 +268,7 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
     make = start(["make", "--silent", "run"], service, env, stop_on_exit)
     wait_for_health(port, make, timeout=90)
 
-    assert get(port, "/healthz")[0] == 200
-    assert get(port, "/readyz")[0] == 200
-    status, content_type, body = get(port, "/metrics")
-    assert status == 200
-    assert content_type.startswith("text/plain")
-    assert "# HELP http_requests_total " in body
-    assert 'route="/healthz"' in body
+    assert_probes_answer(port)
 
     stopped_at = time.monotonic()
     os.kill(node_process(make.pid), signal.SIGTERM)

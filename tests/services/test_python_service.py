@@ -28,7 +28,9 @@ from tests.services.contract import (
     Instruction,
     Stage,
     assert_json_logs,
+    assert_probes_answer,
     descendants,
+    dockerignore_and_copies,
     env_pairs,
     free_port,
     get,
@@ -151,13 +153,7 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
     make = start(["make", "--silent", "run"], service, env, stop_on_exit)
     wait_for_health(port, make)
 
-    assert get(port, "/healthz")[0] == 200
-    assert get(port, "/readyz")[0] == 200
-    status, content_type, body = get(port, "/metrics")
-    assert status == 200
-    assert content_type.startswith("text/plain")
-    assert "# HELP http_requests_total " in body
-    assert 'route="/healthz"' in body
+    assert_probes_answer(port)
 
     stopped_at = time.monotonic()
     os.kill(python_process(make.pid), signal.SIGTERM)
@@ -262,20 +258,8 @@ def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(default_project: Pa
 
 
 def test_dockerignore_lets_in_only_what_the_dockerfile_copies(default_project: Path) -> None:
-    service_dir = service_of(default_project)
-    patterns = (service_dir / ".dockerignore").read_text(encoding="utf-8").split("\n")
-    patterns = [line.strip() for line in patterns if line.strip() and not line.startswith("#")]
-    stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
-    sources = {
-        source.rstrip("/")
-        for stage in stages
-        for value in stage.values("COPY")
-        if not value.startswith("--from=")
-        for source in shlex.split(value)[:-1]
-    }
-
-    assert patterns[0] == "*"
-    assert {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")} == sources
+    allowed, sources = dockerignore_and_copies(service_of(default_project))
+    assert allowed == sources
     assert sources == {"requirements.txt", "src"}
 
 
