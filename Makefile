@@ -25,3 +25,4 @@ docs:
 bench:
 	scripts/bootstrap dev
 	.venv/bin/python benchmarks/render.py
+	.venv/bin/python benchmarks/update.py
