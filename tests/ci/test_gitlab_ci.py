@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -16,8 +14,8 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from tests.ci.gitlab_local import as_gitlab_repository, gitlab_ci_local, listed_jobs
 from tests.helpers import render, run
-from tests.update.gitrepo import GIT_ENV, commit_all, git
 
 Tool = Callable[[str], str]
 
@@ -26,38 +24,7 @@ Tool = Callable[[str], str]
 def gitlab_project(copie_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A GitLab project with deploy_target=helm, as a git repo with an origin on main."""
     rendered = render(copie_session, ci_provider="gitlab", deploy_target="helm")
-    project = tmp_path_factory.mktemp("gitlab") / "project"
-    shutil.copytree(rendered, project)
-    remote = project.parent / "origin.git"
-    git(project.parent, "init", "-q", "--bare", "-b", "main", str(remote))
-    git(project, "init", "-q", "-b", "main")
-    commit_all(project, "generated")
-    git(project, "remote", "add", "origin", str(remote))
-    git(project, "push", "-q", "-u", "origin", "main")
-    git(project, "remote", "set-head", "origin", "main")
-    # gitlab-ci-local derives the project path from the remote's URL; it never fetches.
-    git(project, "remote", "set-url", "origin", "git@gitlab.example.com:my-org/my-service.git")
-    return project
-
-
-def gitlab_ci_local(project: Path, tool: Tool, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        **GIT_ENV,
-        "GCL_IGNORE_PREDEFINED_VARS": "CI_PIPELINE_SOURCE",
-        "PATH": os.pathsep.join([str(Path(tool("uv")).parent), os.environ["PATH"]]),
-    }
-    return run([tool("gitlab-ci-local"), *args], cwd=project, env=env, timeout=900)
-
-
-def listed_jobs(output: str) -> dict[str, dict[str, str]]:
-    """Rows of `gitlab-ci-local --list`: job name -> stage, when, needs."""
-    jobs = {}
-    for line in output.splitlines():
-        words = line.split()
-        if len(words) >= 4 and words[1] in {"lint", "test", "build", "deploy"}:
-            jobs[words[0]] = {"stage": words[1], "when": words[2], "needs": " ".join(words[4:])}
-    return jobs
+    return as_gitlab_repository(rendered, tmp_path_factory.mktemp("gitlab"))
 
 
 def pipeline(project: Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from extensions.registries import REGISTRIES
+from tests.ci.gitlab_local import as_gitlab_repository, gitlab_ci_local, listed_jobs
 from tests.helpers import render, run
 
 PAIRS = [(provider, registry) for provider in ("github", "gitlab") for registry in REGISTRIES]
@@ -30,7 +31,7 @@ def pair(request: pytest.FixtureRequest, copie_session: Any) -> tuple[str, str, 
 
 
 def test_ci_of_every_pair_passes_its_validators(
-    pair: tuple[str, str, Path], tool: Callable[[str], str]
+    pair: tuple[str, str, Path], tool: Callable[[str], str], tmp_path: Path
 ) -> None:
     provider, _, project = pair
     if provider == "github":
@@ -40,6 +41,9 @@ def test_ci_of_every_pair_passes_its_validators(
     else:
         schema = [tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci"]
         run([*schema, *GITLAB_FILES], cwd=project)
+        repository = as_gitlab_repository(project, tmp_path)
+        listed = gitlab_ci_local(repository, tool, "--list-all")
+        assert {"build:my-service", "deploy:my-service:prod"} <= set(listed_jobs(listed.stdout))
     run([tool("yamllint"), "--strict", "."], cwd=project)
 
 
