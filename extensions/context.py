@@ -26,10 +26,18 @@ PROBES = {"liveness": "/healthz", "readiness": "/readyz", "metrics": "/metrics"}
 # service folder, or the repository root for a pnpm workspace that shares packages/).
 LANGUAGES: dict[str, dict[str, str]] = {
     "python": {
+        "stack": (
+            "FastAPI on uvicorn, dependencies locked with uv (requirements*.txt with hashes), "
+            "pytest with pytest-cov, ruff for lint and format"
+        ),
         "requirements": "GNU make, Python 3.11+ and [uv](https://docs.astral.sh/uv/)",
         "build_context": "apps/$SERVICE",
     },
     "node": {
+        "stack": (
+            "TypeScript on Fastify in a pnpm workspace (shared code in packages/), prom-client, "
+            "vitest with v8 coverage, eslint with typescript-eslint, prettier, tsc"
+        ),
         "requirements": (
             "GNU make, Node.js 20.19+ (the image runs Node.js 24 LTS) and pnpm through "
             "corepack (`corepack enable pnpm`)"
@@ -37,6 +45,10 @@ LANGUAGES: dict[str, dict[str, str]] = {
         "build_context": ".",
     },
     "go": {
+        "stack": (
+            "net/http with log/slog and the Prometheus client, go vet and staticcheck, "
+            "go test -race through gotestsum, a static binary on distroless"
+        ),
         "requirements": (
             "GNU make, Go 1.21+ (it fetches the toolchain go.mod names) and a C compiler for "
             "`go test -race`"
@@ -44,6 +56,10 @@ LANGUAGES: dict[str, dict[str, str]] = {
         "build_context": "apps/$SERVICE",
     },
     "java": {
+        "stack": (
+            "Spring Boot with Actuator (probes and Prometheus), Maven, JUnit 5 with JaCoCo, "
+            "Spotless with google-java-format, a layered jar on a distroless JRE"
+        ),
         "requirements": "GNU make, JDK 25 (set JAVA_HOME) and Maven 3.8+",
         "build_context": "apps/$SERVICE",
     },
