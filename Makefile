@@ -1,14 +1,16 @@
 # Two commands on a fresh machine (see README.md):
-#   make new DEST=../my-service   generate a project from this checkout
+#   make new DEST=../my-service   generate a project from this checkout (asks the questions)
 #   make test                     install the pinned test tools and run the whole suite
+# Copier options go in COPIER_ARGS, e.g. make new COPIER_ARGS="--defaults --data language=go".
 DEST ?= ../my-service
+COPIER_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: new test lint docs bench
 
 new:
 	scripts/bootstrap render
-	.venv/bin/copier copy --trust --vcs-ref HEAD . "$(DEST)"
+	.venv/bin/copier copy --trust --vcs-ref HEAD $(COPIER_ARGS) . "$(DEST)"
 
 test:
 	scripts/bootstrap dev
