@@ -144,6 +144,12 @@ def repo_host(repo_url: str) -> str:
     return match.group(1) if match else ""
 
 
+def repo_path(repo_url: str) -> str:
+    """Project path of a git URL, e.g. acme/shop-gitops (for gh -R and GitLab's API)."""
+    match = re.match(r"^(?:https://[^/]+/|ssh://git@[^/]+/|git@[^:]+:)(.+?)(?:\.git)?/?$", repo_url)
+    return match.group(1) if match else ""
+
+
 class ContextUpdater(ContextHook):
     """Adds `pins` always, and the derived names once the answers they need exist."""
 
@@ -153,6 +159,11 @@ class ContextUpdater(ContextHook):
             context["language_info"] = LANGUAGES[str(context["language"])]
         if "repo_url" in context:
             context["repo_host"] = repo_host(str(context["repo_url"]))
+            # The repository Argo CD reads: this one, or the separate configuration repository.
+            separate = context.get("gitops_repo") == "separate" and "gitops_repo_url" in context
+            context["gitops_url"] = context["gitops_repo_url" if separate else "repo_url"]
+            context["gitops_separate"] = separate
+            context["gitops_path"] = repo_path(str(context["gitops_url"]))
         try:
             slug = context["project_slug"]
             host = context["registry_host"]

@@ -44,8 +44,8 @@ def yaml_round_trip() -> YAML:
     return yaml
 
 
-def environments(root: Path) -> list[str]:
-    answers = yaml_round_trip().load((root / ANSWERS).read_text(encoding="utf-8"))
+def environments(answers_file: Path) -> list[str]:
+    answers = yaml_round_trip().load(answers_file.read_text(encoding="utf-8"))
     return [str(env) for env in answers["environments"]]
 
 
@@ -112,10 +112,15 @@ def previous_tag_in_history(root: Path, values_file: Path, current: str | None) 
 
 
 def plan(
-    root: Path, env: str, tag: str | None, rollback: bool, service: str | None
+    root: Path,
+    env: str,
+    tag: str | None,
+    rollback: bool,
+    service: str | None,
+    answers_file: Path | None = None,
 ) -> dict[Path, str]:
     """Values file -> tag to set, for every chart; raises Refusal before anything is written."""
-    order = environments(root)
+    order = environments(answers_file or root / ANSWERS)
     if env not in order:
         raise Refusal(f"ENV={env}: not one of the environments {', '.join(order)}")
     if tag is not None and not TAG.match(tag):
@@ -151,10 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", help="image tag; default: the previous environment's tag")
     parser.add_argument("--rollback", action="store_true", help="restore the tag before")
     parser.add_argument("--service", help="only this chart under deploy/charts/")
-    parser.add_argument("--root", type=Path, default=Path("."), help="repository root")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path("."),
+        help="repository holding deploy/charts: this one, or a clone of the configuration repo",
+    )
+    parser.add_argument(
+        "--answers",
+        type=Path,
+        help="answers file with the environments (default: <root>/.copier-answers.yml)",
+    )
     args = parser.parse_args(argv)
     try:
-        targets = plan(args.root, args.env, args.tag or None, args.rollback, args.service)
+        targets = plan(
+            args.root, args.env, args.tag or None, args.rollback, args.service, args.answers
+        )
     except Refusal as refusal:
         print(f"promote: {refusal}; nothing changed", file=sys.stderr)
         return 2

@@ -210,3 +210,27 @@ def test_without_previews_nothing_deploys_pull_requests(default_project: Path) -
     assert not (default_project / "deploy/argocd/previews.yaml").exists()
     workflow = yaml.safe_load((default_project / ".github/workflows/ci.yml").read_text("utf-8"))
     assert "publish-preview" not in workflow["jobs"]
+
+
+@pytest.mark.parametrize("ci_provider", ["github", "gitlab"])
+def test_separate_configuration_repository_is_what_argo_cd_reads(
+    make_project: Callable[..., Path], schemas_dir: Path, ci_provider: str
+) -> None:
+    project = make_project(
+        ci_provider=ci_provider, gitops_repo="separate", preview_environments=True
+    )
+    host = "github.com" if ci_provider == "github" else "gitlab.com"
+    config = f"https://{host}/my-org/my-service-gitops.git"
+    documents = argocd_documents(project)
+    for document in documents.values():
+        assert validate_custom_resource(document, crd_files(schemas_dir)) == []
+    for name, document in documents.items():
+        if document["kind"] == "Application":
+            assert document["spec"]["source"]["repoURL"] == config, name
+    # Previews deploy the pull request's own chart, so the project allows both repositories.
+    assert documents["project.yaml"]["spec"]["sourceRepos"] == [
+        config,
+        f"https://{host}/my-org/my-service.git",
+    ]
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["gitops_repo_url"] == config

@@ -6,7 +6,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from extensions.context import ContextUpdater, derive, load_pins, repo_host
+from extensions.context import ContextUpdater, derive, load_pins, repo_host, repo_path
 
 
 def test_derive_names_environments_in_promotion_order() -> None:
@@ -90,3 +90,9 @@ def test_template_cache_compiles_each_source_once_and_renders_any_context() -> N
     assert first.render(name="a", env="dev") == "a-dev"
     assert environment.from_string("{{ name }}-{{ env }}").render(name="b", env="prod") == "b-prod"
     assert environment.from_string("{{ other }}") is not first
+
+
+def test_repo_path_of_https_and_ssh_urls() -> None:
+    assert repo_path("https://github.com/acme/shop-gitops.git") == "acme/shop-gitops"
+    assert repo_path("git@gitlab.example.com:group/sub/shop.git") == "group/sub/shop"
+    assert repo_path("https://gitlab.example.com/group/shop") == "group/shop"

@@ -196,3 +196,53 @@ def test_gitlab_promotion_walks_the_same_path(
     assert remote_tag(origin, f"promote/prod-{sha}", "prod") == sha
     assert "PROMOTE_TOKEN is not set, skipped" in out  # the merge request needs the token
     assert "nothing to promote" in job("promote", PROMOTE_FROM="my-service-prod")
+
+
+@pytest.mark.slow
+def test_with_a_separate_configuration_repository_promotions_land_there(
+    make_project: Callable[..., Path], tmp_path: Path, tool: Callable[[str], str]
+) -> None:
+    project = make_project(gitops_repo="separate")
+    applications = (project / "deploy/argocd/my-service-dev.yaml").read_text(encoding="utf-8")
+    assert "https://github.com/my-org/my-service-gitops.git" in applications
+    # The monorepo, and its deploy/ folder as the configuration repository, both pushed.
+    origin, config = tmp_path / "origin.git", tmp_path / "config.git"
+    for bare in (origin, config):
+        git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(project, "init", "-q", "-b", "main")
+    commit_all(project, "generated")
+    git(project, "push", "-q", str(origin), "main")
+    seed = tmp_path / "seed"
+    shutil.copytree(project / "deploy", seed / "deploy")
+    git(seed, "init", "-q", "-b", "main")
+    commit_all(seed, "configuration")
+    git(seed, "push", "-q", str(config), "main")
+    clone = tmp_path / "runner" / "work"
+    clone.parent.mkdir()
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    (bin_dir / "gh").chmod(0o755)
+    tool("jq")
+    runner = Runner(clone, bin_dir, tool("uv"))
+    ci = clone / ".github/workflows/ci.yml"
+    promote = clone / ".github/workflows/promote.yml"
+    tag = "5e6f7a8b9c0d"
+
+    runner(
+        step(ci, "promote-dev", "Promote, commit and push"),
+        SERVICES='["my-service"]',
+        IMAGE_TAG=tag,
+        GITOPS_URL=str(config),
+    )
+    assert remote_tag(config, "main", "dev") == tag
+    assert remote_tag(origin, "main", "dev") == ""  # the monorepo is not touched
+
+    shutil.rmtree(clone / "gitops")
+    runner(step(promote, "promote", "Promote, commit"), TARGET="staging", GITOPS_URL=str(config))
+    assert remote_tag(config, "main", "staging") == tag
+    shutil.rmtree(clone / "gitops")
+    runner(step(promote, "promote", "Promote, commit"), TARGET="prod", GITOPS_URL=str(config))
+    assert remote_tag(config, "main", "prod") == ""
+    assert remote_tag(config, f"promote/prod-{tag}", "prod") == tag

@@ -35,6 +35,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "deploy_target": "helm",
         "registry": "ecr",
     },
+    "gitops-separate-gitlab": {"ci_provider": "gitlab", "gitops_repo": "separate"},
     "previews-gitlab-registry": {
         "ci_provider": "gitlab",
         "registry": "gitlab",
