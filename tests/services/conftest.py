@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.helpers import render
 
 
 @pytest.fixture
@@ -19,3 +24,23 @@ def stop_on_exit() -> Iterator[list[subprocess.Popen[str]]]:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def language_project(request: pytest.FixtureRequest, copie_session: Any) -> Path:
+    """`copier copy --defaults` with the test module's LANGUAGE, once per worker; read only."""
+    language: str = request.module.LANGUAGE
+    return render(copie_session, language=language)
+
+
+@pytest.fixture(scope="module")
+def project_copy(
+    request: pytest.FixtureRequest,
+    language_project: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """A private copy of the module's project that the Makefiles may write into."""
+    language: str = request.module.LANGUAGE
+    destination = tmp_path_factory.mktemp(f"{language}-service") / "project"
+    shutil.copytree(language_project, destination)
+    return destination

@@ -21,11 +21,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.helpers import render, run
+from tests.helpers import run
 from tests.services.contract import (
     Stage,
     assert_json_logs,
@@ -49,6 +48,8 @@ Tool = Callable[[str], str]
 # Hosts that would route module downloads or checksums around the defaults: none may be named.
 REGISTRY_HOSTS = ("proxy.golang.org", "sum.golang.org", "goproxy", "gocenter", "athens")
 GO_SUM_LINE = re.compile(r"^\S+ v\S+?(/go\.mod)? h1:[A-Za-z0-9+/]{43}=$")
+
+LANGUAGE = "go"  # the services/conftest.py fixtures render this language
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -135,20 +136,6 @@ def junit_suites(path: Path) -> list[ET.Element]:
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def go_project(copie_session: Any) -> Path:
-    """`copier copy --defaults --data language=go`, rendered once per test worker; read only."""
-    return render(copie_session, language="go")
-
-
-@pytest.fixture(scope="module")
-def project_copy(go_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the Go project that the Makefiles may write into."""
-    destination = tmp_path_factory.mktemp("go-service") / "project"
-    shutil.copytree(go_project, destination)
-    return destination
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +231,8 @@ def test_make_lint_fails_on_what_each_linter_finds(
     assert finding in result.stdout + result.stderr
 
 
-def test_generated_go_is_gofmt_clean(go_project: Path, tool: Tool) -> None:
-    result = run([tool("gofmt"), "-l", "."], cwd=service_of(go_project))
+def test_generated_go_is_gofmt_clean(language_project: Path, tool: Tool) -> None:
+    result = run([tool("gofmt"), "-l", "."], cwd=service_of(language_project))
     assert result.stdout == "", f"gofmt would reformat:\n{result.stdout}"
 
 
@@ -276,8 +263,8 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
 # --- go.mod, go.sum and the CI setup -------------------------------------------------------------
 
 
-def test_go_mod_pins_the_toolchain_and_the_tools(go_project: Path) -> None:
-    service_dir = service_of(go_project)
+def test_go_mod_pins_the_toolchain_and_the_tools(language_project: Path) -> None:
+    service_dir = service_of(language_project)
     go_mod = (service_dir / "go.mod").read_text(encoding="utf-8")
     dockerfile = (service_dir / "Dockerfile").read_text(encoding="utf-8")
 
@@ -293,8 +280,8 @@ def test_go_mod_pins_the_toolchain_and_the_tools(go_project: Path) -> None:
     }
 
 
-def test_go_sum_has_only_hashes_and_no_file_names_a_registry(go_project: Path) -> None:
-    service_dir = service_of(go_project)
+def test_go_sum_has_only_hashes_and_no_file_names_a_registry(language_project: Path) -> None:
+    service_dir = service_of(language_project)
     go_sum = (service_dir / "go.sum").read_text(encoding="utf-8").splitlines()
 
     assert go_sum, "go.sum is empty"
@@ -308,9 +295,9 @@ def test_go_sum_has_only_hashes_and_no_file_names_a_registry(go_project: Path) -
 
 
 def test_ci_sets_up_the_go_of_go_mod_and_passes_actionlint_and_zizmor(
-    go_project: Path, tool: Tool
+    language_project: Path, tool: Tool
 ) -> None:
-    workflow = go_project / ".github" / "workflows" / "ci.yml"
+    workflow = language_project / ".github" / "workflows" / "ci.yml"
     text = workflow.read_text(encoding="utf-8")
 
     run([tool("actionlint"), f"-shellcheck={tool('shellcheck')}", "-no-color", workflow])
@@ -324,8 +311,8 @@ def test_ci_sets_up_the_go_of_go_mod_and_passes_actionlint_and_zizmor(
 # --- Dockerfile ----------------------------------------------------------------------------------
 
 
-def test_dockerfile_downloads_and_builds_like_the_makefile(go_project: Path) -> None:
-    service_dir = service_of(go_project)
+def test_dockerfile_downloads_and_builds_like_the_makefile(language_project: Path) -> None:
+    service_dir = service_of(language_project)
     stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
     makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
     build = build_stage(stages)
@@ -353,8 +340,8 @@ def test_dockerfile_downloads_and_builds_like_the_makefile(go_project: Path) -> 
     assert ("ENV", "GOTOOLCHAIN=local") in steps[:download_index]
 
 
-def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(go_project: Path) -> None:
-    service_dir = service_of(go_project)
+def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(language_project: Path) -> None:
+    service_dir = service_of(language_project)
     text = (service_dir / "Dockerfile").read_text(encoding="utf-8")
     stages = parse_dockerfile(text)
     final = stages[-1]
@@ -378,8 +365,8 @@ def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(go_project: Path) -
     assert expose == final_env["PORT"] == "8080"
 
 
-def test_dockerignore_lets_in_only_what_the_dockerfile_copies(go_project: Path) -> None:
-    service_dir = service_of(go_project)
+def test_dockerignore_lets_in_only_what_the_dockerfile_copies(language_project: Path) -> None:
+    service_dir = service_of(language_project)
     allowed, sources = dockerignore_and_copies(service_dir)
     assert allowed == sources
     assert sources == {"go.mod", "go.sum", "*.go", "internal"}
@@ -391,20 +378,20 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies(go_project: Path) 
 
 
 def test_dockerfile_is_clean_under_the_repository_hadolint_config(
-    go_project: Path, tool: Tool
+    language_project: Path, tool: Tool
 ) -> None:
-    dockerfile = service_of(go_project) / "Dockerfile"
+    dockerfile = service_of(language_project) / "Dockerfile"
     # hadolint finds .hadolint.yaml in the directory it runs from: the repository root.
-    run([tool("hadolint"), dockerfile.relative_to(go_project)], cwd=go_project)
+    run([tool("hadolint"), dockerfile.relative_to(language_project)], cwd=language_project)
 
 
 @pytest.mark.slow
 def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
-    go_project: Path, tmp_path: Path, tool: Tool, stop_on_exit: list[subprocess.Popen[str]]
+    language_project: Path, tmp_path: Path, tool: Tool, stop_on_exit: list[subprocess.Popen[str]]
 ) -> None:
     """The build stage's instructions replayed here, with the image's `/` under tmp_path."""
     go = tool("go")
-    service_dir = service_of(go_project)
+    service_dir = service_of(language_project)
     stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
     build, final = build_stage(stages), stages[-1]
     root = tmp_path / "image"

@@ -21,13 +21,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from extensions.context import load_pins
 from tests.conftest import missing
-from tests.helpers import render, run
+from tests.helpers import run
 from tests.services.contract import (
     Stage,
     all_descendants,
@@ -56,6 +55,8 @@ POM = "{http://maven.apache.org/POM/4.0.0}"
 REGISTRY = re.compile(r"repo1?\.maven\.(org|apache\.org)|plugins\.gradle\.org|maven-wrapper")
 # Debian's Maven 3.8 writes terminal resets around its own output, --batch-mode or not.
 ANSI_RESET = re.compile(r"\x1b\[[0-9;]*m")
+
+LANGUAGE = "java"  # the services/conftest.py fixtures render this language
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -177,20 +178,6 @@ def java_env(jdk: Path, tool: Tool) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def java_project(copie_session: Any) -> Path:
-    """`copier copy --defaults --data language=java`, rendered once per test worker; read only."""
-    return render(copie_session, language="java")
-
-
-@pytest.fixture(scope="module")
-def project_copy(java_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the Java project that the Makefiles may write into."""
-    destination = tmp_path_factory.mktemp("java-service") / "project"
-    shutil.copytree(java_project, destination)
-    return destination
-
-
-@pytest.fixture(scope="module")
 def service(project_copy: Path, java_env: dict[str, str]) -> Path:
     """The copied service with every dependency and plugin in ~/.m2, lint and test ready.
 
@@ -297,8 +284,8 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
     assert any(entry["message"] == "Graceful shutdown complete" for entry in entries)
 
 
-def test_pom_uses_no_wrapper_and_no_file_names_a_registry(java_project: Path) -> None:
-    service_dir = service_of(java_project)
+def test_pom_uses_no_wrapper_and_no_file_names_a_registry(language_project: Path) -> None:
+    service_dir = service_of(language_project)
     files = [path for path in service_dir.rglob("*") if path.is_file()]
 
     assert not [path for path in files if path.name.startswith("mvnw") or ".mvn" in path.parts]
@@ -311,9 +298,9 @@ def test_pom_uses_no_wrapper_and_no_file_names_a_registry(java_project: Path) ->
 
 
 def test_ci_sets_up_the_pinned_jdk_and_passes_actionlint_and_zizmor(
-    java_project: Path, tool: Tool
+    language_project: Path, tool: Tool
 ) -> None:
-    workflow = java_project / ".github" / "workflows" / "ci.yml"
+    workflow = language_project / ".github" / "workflows" / "ci.yml"
     text = workflow.read_text(encoding="utf-8")
 
     run([tool("actionlint"), f"-shellcheck={tool('shellcheck')}", "-no-color", workflow])
@@ -329,9 +316,9 @@ def test_ci_sets_up_the_pinned_jdk_and_passes_actionlint_and_zizmor(
 
 
 def test_dockerfile_resolves_dependencies_like_the_makefile_before_the_sources(
-    java_project: Path,
+    language_project: Path,
 ) -> None:
-    service_dir = service_of(java_project)
+    service_dir = service_of(language_project)
     stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
     makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
     build = build_stage(stages)
@@ -354,8 +341,8 @@ def test_dockerfile_resolves_dependencies_like_the_makefile_before_the_sources(
     ]
 
 
-def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(java_project: Path) -> None:
-    service_dir = service_of(java_project)
+def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(language_project: Path) -> None:
+    service_dir = service_of(language_project)
     text = (service_dir / "Dockerfile").read_text(encoding="utf-8")
     stages = parse_dockerfile(text)
     final = stages[-1]
@@ -387,30 +374,30 @@ def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(java_project: Path)
     ]
 
 
-def test_dockerignore_lets_in_only_what_the_dockerfile_copies(java_project: Path) -> None:
-    allowed, sources = dockerignore_and_copies(service_of(java_project))
+def test_dockerignore_lets_in_only_what_the_dockerfile_copies(language_project: Path) -> None:
+    allowed, sources = dockerignore_and_copies(service_of(language_project))
     assert allowed == sources
     assert sources == {"pom.xml", "src/main"}
 
 
 def test_dockerfile_is_clean_under_the_repository_hadolint_config(
-    java_project: Path, tool: Tool
+    language_project: Path, tool: Tool
 ) -> None:
-    dockerfile = service_of(java_project) / "Dockerfile"
+    dockerfile = service_of(language_project) / "Dockerfile"
     # hadolint finds .hadolint.yaml in the directory it runs from: the repository root.
-    run([tool("hadolint"), dockerfile.relative_to(java_project)], cwd=java_project)
+    run([tool("hadolint"), dockerfile.relative_to(language_project)], cwd=language_project)
 
 
 @pytest.mark.slow
 def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
-    java_project: Path,
+    language_project: Path,
     tmp_path: Path,
     java_env: dict[str, str],
     service: Path,
     stop_on_exit: list[subprocess.Popen[str]],
 ) -> None:
     """Each stage replayed in its own root; COPY --from reads the named stage's root."""
-    context = service_of(java_project)
+    context = service_of(language_project)
     stages = parse_dockerfile((context / "Dockerfile").read_text(encoding="utf-8"))
     roots: dict[str, Path] = {}
     image_env: dict[str, str] = {}

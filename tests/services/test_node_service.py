@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import REPO_ROOT, load_yaml_documents, render, run
+from tests.helpers import REPO_ROOT, load_yaml_documents, run
 from tests.services.contract import (
     Stage,
     assert_json_logs,
@@ -59,6 +59,8 @@ ROOT_FILES = (
 )
 PRODUCTION = {"@repo/logger", "fastify", "prom-client"}
 DEVELOPMENT = {"@types/node", "@vitest/coverage-v8", "eslint", "prettier", "typescript", "vitest"}
+
+LANGUAGE = "node"  # the services/conftest.py fixtures render this language
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -148,20 +150,6 @@ def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def node_project(copie_session: Any) -> Path:
-    """`copier copy --defaults --data language=node`, rendered once per test worker; read only."""
-    return render(copie_session, language="node")
-
-
-@pytest.fixture(scope="module")
-def project_copy(node_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the Node.js project that the Makefiles may write into."""
-    destination = tmp_path_factory.mktemp("node-service") / "project"
-    shutil.copytree(node_project, destination)
-    return destination
 
 
 @pytest.fixture(scope="module")
@@ -285,10 +273,12 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
 # --- lockfile and pins ---------------------------------------------------------------------------
 
 
-def test_lockfile_pins_every_package_by_integrity_and_names_no_registry(node_project: Path) -> None:
-    text = (node_project / "pnpm-lock.yaml").read_text(encoding="utf-8")
+def test_lockfile_pins_every_package_by_integrity_and_names_no_registry(
+    language_project: Path,
+) -> None:
+    text = (language_project / "pnpm-lock.yaml").read_text(encoding="utf-8")
     assert not REGISTRY_ADDRESS.search(text)
-    manager, workspace = lockfile(node_project)
+    manager, workspace = lockfile(language_project)
     for document in (manager, workspace):
         assert document["lockfileVersion"] == "9.0"
         for name, package in document["packages"].items():
@@ -296,15 +286,15 @@ def test_lockfile_pins_every_package_by_integrity_and_names_no_registry(node_pro
             assert package["resolution"]["integrity"].startswith("sha512-"), name
 
     importers = workspace["importers"]
-    assert set(importers) == {".", f"apps/{service_of(node_project).name}", "packages/logger"}
-    service = importers[f"apps/{service_of(node_project).name}"]
+    assert set(importers) == {".", f"apps/{service_of(language_project).name}", "packages/logger"}
+    service = importers[f"apps/{service_of(language_project).name}"]
     assert set(service["dependencies"]) == PRODUCTION
     assert set(service["devDependencies"]) == DEVELOPMENT
     assert service["dependencies"]["@repo/logger"]["version"] == "link:../../packages/logger"
     # Every version comes from the catalog of pnpm-workspace.yaml, the one place to change one.
-    catalog = yaml.safe_load((node_project / "pnpm-workspace.yaml").read_text(encoding="utf-8"))[
-        "catalog"
-    ]
+    catalog = yaml.safe_load(
+        (language_project / "pnpm-workspace.yaml").read_text(encoding="utf-8")
+    )["catalog"]
     locked = workspace["catalogs"]["default"]
     assert {name: entry["specifier"] for name, entry in locked.items()} == {
         name: str(version) for name, version in catalog.items()
@@ -316,18 +306,18 @@ def test_lockfile_pins_every_package_by_integrity_and_names_no_registry(node_pro
 
 
 def test_pnpm_is_pinned_alike_in_package_json_lockfile_dockerfile_and_ci(
-    node_project: Path,
+    language_project: Path,
 ) -> None:
     version = pins()["pnpm"]
-    package = read_json(node_project / "package.json")
+    package = read_json(language_project / "package.json")
     assert package["packageManager"] == f"pnpm@{version}+sha512.{pins()['pnpm_sha512']}"
     assert re.fullmatch(r"[0-9a-f]{128}", pins()["pnpm_sha512"])
-    manager, _ = lockfile(node_project)
+    manager, _ = lockfile(language_project)
     assert manager["importers"]["."]["packageManagerDependencies"]["pnpm"] == {
         "specifier": version,
         "version": version,
     }
-    build = build_stage(dockerfile_of(node_project))
+    build = build_stage(dockerfile_of(language_project))
     assert only(commands(build, "npm install --global"), "npm install --global") == [
         "npm",
         "install",
@@ -335,18 +325,21 @@ def test_pnpm_is_pinned_alike_in_package_json_lockfile_dockerfile_and_ci(
         f"pnpm@{version}",
     ]
     # GitHub Actions: corepack runs the pnpm of packageManager, nothing installs another one.
-    workflow = (node_project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    workflow = (language_project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
     assert 'corepack enable --install-directory "$RUNNER_TEMP/corepack" pnpm' in workflow
     assert "npm install" not in workflow
 
 
-def test_engines_admit_this_machine_and_the_image_node(node_project: Path, tool: Tool) -> None:
+def test_engines_admit_this_machine_and_the_image_node(language_project: Path, tool: Tool) -> None:
     image_major = int(pins()["version"])
     assert pins()["image"].startswith(f"node:{image_major}.")
     image_version = version_of(pins()["image"].split(":")[1].split("-")[0])
     local = run([tool("node"), "--version"]).stdout.strip().lstrip("v")
     local_version = version_of(local)
-    for manifest in (node_project / "package.json", service_of(node_project) / "package.json"):
+    for manifest in (
+        language_project / "package.json",
+        service_of(language_project) / "package.json",
+    ):
         engines = read_json(manifest)["engines"]["node"]
         assert satisfies(image_version, engines), (manifest, engines)
         assert satisfies(local_version, engines), (manifest, engines, local)
@@ -363,12 +356,12 @@ def test_make_lock_leaves_the_lockfile_unchanged(project_copy: Path, service: Pa
     assert after == before, "package.json files and pnpm-lock.yaml disagree: run `make lock`"
 
 
-def test_no_file_of_the_workspace_names_a_package_registry(node_project: Path) -> None:
-    paths = [node_project / name for name in ROOT_FILES]
-    for folder in (service_of(node_project), node_project / "packages"):
+def test_no_file_of_the_workspace_names_a_package_registry(language_project: Path) -> None:
+    paths = [language_project / name for name in ROOT_FILES]
+    for folder in (service_of(language_project), language_project / "packages"):
         paths += [path for path in folder.rglob("*") if path.is_file()]
     offenders = [
-        str(path.relative_to(node_project))
+        str(path.relative_to(language_project))
         for path in paths
         if re.search(r"registry\.npmjs\.org|registry\.yarnpkg\.com", path.read_text("utf-8"))
     ]
@@ -379,9 +372,9 @@ def test_no_file_of_the_workspace_names_a_package_registry(node_project: Path) -
 # --- Dockerfile ----------------------------------------------------------------------------------
 
 
-def test_dockerfile_installs_the_lockfile_like_the_makefile(node_project: Path) -> None:
-    service_dir = service_of(node_project)
-    build = build_stage(dockerfile_of(node_project))
+def test_dockerfile_installs_the_lockfile_like_the_makefile(language_project: Path) -> None:
+    service_dir = service_of(language_project)
+    build = build_stage(dockerfile_of(language_project))
     makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
 
     docker_install = only(commands(build, "pnpm install"), "`pnpm install` in the Dockerfile")
@@ -405,8 +398,8 @@ def test_dockerfile_installs_the_lockfile_like_the_makefile(node_project: Path) 
     assert {"deploy", "--prod", "--offline"} <= set(deploy)
 
 
-def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(node_project: Path) -> None:
-    text = (service_of(node_project) / "Dockerfile").read_text(encoding="utf-8")
+def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(language_project: Path) -> None:
+    text = (service_of(language_project) / "Dockerfile").read_text(encoding="utf-8")
     stages = parse_dockerfile(text)
     final = stages[-1]
 
@@ -434,8 +427,8 @@ def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(node_project: Path)
     assert final.values("COPY") == ["--from=build /deploy/ ./"]
 
 
-def test_dockerignore_lets_in_only_what_the_dockerfile_copies(node_project: Path) -> None:
-    service_dir = service_of(node_project)
+def test_dockerignore_lets_in_only_what_the_dockerfile_copies(language_project: Path) -> None:
+    service_dir = service_of(language_project)
     # The context is the repository root: the ignore file that applies sits next to the
     # Dockerfile (docker with BuildKit and kaniko both read <Dockerfile>.dockerignore).
     assert not (service_dir / ".dockerignore").exists()
@@ -443,7 +436,7 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies(node_project: Path
     patterns = [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
     sources = {
         source.rstrip("/")
-        for stage in dockerfile_of(node_project)
+        for stage in dockerfile_of(language_project)
         for value in stage.values("COPY")
         if not value.startswith("--from=")
         for source in shlex.split(value)[:-1]
@@ -464,22 +457,22 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies(node_project: Path
 
 
 def test_dockerfile_is_clean_under_the_repository_hadolint_config(
-    node_project: Path, tool: Tool
+    language_project: Path, tool: Tool
 ) -> None:
-    dockerfile = service_of(node_project) / "Dockerfile"
+    dockerfile = service_of(language_project) / "Dockerfile"
     # hadolint finds .hadolint.yaml in the directory it runs from: the repository root.
-    run([tool("hadolint"), dockerfile.relative_to(node_project)], cwd=node_project)
+    run([tool("hadolint"), dockerfile.relative_to(language_project)], cwd=language_project)
 
 
 @pytest.mark.slow
 def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
-    node_project: Path,
+    language_project: Path,
     tmp_path: Path,
     tool: Tool,
     stop_on_exit: list[subprocess.Popen[str]],
 ) -> None:
     tool("pnpm")
-    stages = dockerfile_of(node_project)
+    stages = dockerfile_of(language_project)
     build, final = build_stage(stages), stages[-1]
     assert build.name == "build"
     root = tmp_path / "image"  # both stages share it, as COPY --from=build shares their files
@@ -499,7 +492,7 @@ def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
         elif keyword == "COPY":
             *sources, destination = shlex.split(value)
             for source in sources:  # the context is the rendered repository's root
-                origin = node_project / source
+                origin = language_project / source
                 if origin.is_dir():
                     shutil.copytree(origin, workdir / destination, dirs_exist_ok=True)
                 else:
@@ -565,11 +558,11 @@ def test_other_answers_render_a_working_service(
 
 
 def test_ci_sets_up_node_with_the_pinned_pnpm(
-    node_project: Path, make_project: Callable[..., Path], tool: Tool
+    language_project: Path, make_project: Callable[..., Path], tool: Tool
 ) -> None:
-    workflow = node_project / ".github" / "workflows" / "ci.yml"
+    workflow = language_project / ".github" / "workflows" / "ci.yml"
     run([tool("actionlint"), f"-shellcheck={tool('shellcheck')}", "-no-color", workflow])
-    run([tool("zizmor"), "--offline", "--persona", "auditor", workflow], cwd=node_project)
+    run([tool("zizmor"), "--offline", "--persona", "auditor", workflow], cwd=language_project)
 
     gitlab = make_project(language="node", ci_provider="gitlab", registry="gitlab")
     pipeline = yaml.safe_load((gitlab / ".gitlab-ci.yml").read_text(encoding="utf-8"))

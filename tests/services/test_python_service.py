@@ -46,6 +46,8 @@ from tests.services.contract import (
 Tool = Callable[[str], str]
 T = TypeVar("T")
 
+LANGUAGE = "python"  # the services/conftest.py fixtures render this language
+
 
 # --- Dockerfile and Makefile, parsed just enough to check and replay them ------------------------
 
@@ -77,14 +79,6 @@ def python_process(parent: int) -> int:
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def project_copy(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the default project that the Makefiles may write into."""
-    destination = tmp_path_factory.mktemp("python-service") / "project"
-    shutil.copytree(default_project, destination)
-    return destination
 
 
 @pytest.fixture(scope="module")
