@@ -291,3 +291,17 @@ def dockerignore_and_copies(service_dir: Path) -> tuple[set[str], set[str]]:
         for source in shlex.split(value)[:-1]
     }
     return allowed, copied
+
+
+def kaniko_ready_dockerfile(service_dir: Path) -> list[Stage]:
+    """The service's Dockerfile, parsed, after the checks every language shares: multi-stage,
+    no BuildKit-only syntax (kaniko builds it as is), a numeric non-root USER at the end."""
+    text = (service_dir / "Dockerfile").read_text(encoding="utf-8")
+    assert "--mount" not in text, "RUN --mount is BuildKit-only"
+    assert "<<" not in text, "heredocs are BuildKit-only"
+    assert not text.startswith("# syntax="), "no BuildKit frontend directive"
+    stages = parse_dockerfile(text)
+    assert len(stages) >= 2, "dependencies and build tools stay in an earlier stage"
+    (user,) = stages[-1].values("USER")
+    assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user), f"USER {user}: numeric uid:gid, not root"
+    return stages

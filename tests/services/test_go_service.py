@@ -34,6 +34,7 @@ from tests.services.contract import (
     env_pairs,
     free_port,
     get,
+    kaniko_ready_dockerfile,
     make_lint_and_test,
     only,
     parse_dockerfile,
@@ -341,20 +342,12 @@ def test_dockerfile_downloads_and_builds_like_the_makefile(language_project: Pat
 
 
 def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(language_project: Path) -> None:
-    service_dir = service_of(language_project)
-    text = (service_dir / "Dockerfile").read_text(encoding="utf-8")
-    stages = parse_dockerfile(text)
+    stages = kaniko_ready_dockerfile(service_of(language_project))
     final = stages[-1]
-
-    assert "--mount" not in text
-    assert "<<" not in text
-    assert not text.startswith("# syntax=")
     assert len(stages) == 2
     assert final.image.startswith("gcr.io/distroless/static-")
     assert final.image.endswith(":nonroot")
     assert final.values("RUN") == [], "the distroless stage has no shell to run anything"
-    (user,) = final.values("USER")
-    assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user), f"USER {user}: numeric uid:gid, not root"
     (cmd,) = final.values("CMD")
     command = json.loads(cmd)
     assert command == ["/usr/local/bin/my-service"], "CMD must be the binary, in exec form"
@@ -375,14 +368,6 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies(language_project: 
     # The sources are the top-level Go files and internal/: every package of the module.
     packages = {path.parent.relative_to(service_dir) for path in service_dir.rglob("*.go")}
     assert {package.parts[0] for package in packages if package.parts} == {"internal"}
-
-
-def test_dockerfile_is_clean_under_the_repository_hadolint_config(
-    language_project: Path, tool: Tool
-) -> None:
-    dockerfile = service_of(language_project) / "Dockerfile"
-    # hadolint finds .hadolint.yaml in the directory it runs from: the repository root.
-    run([tool("hadolint"), dockerfile.relative_to(language_project)], cwd=language_project)
 
 
 @pytest.mark.slow
