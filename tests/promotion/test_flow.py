@@ -67,17 +67,22 @@ def remote_tag(origin: Path, ref: str, env: str) -> str:
     return str(yaml.safe_load(text)["image"]["tag"])
 
 
-@pytest.fixture
-def setup(
-    default_project: Path, tmp_path: Path, tool: Callable[[str], str]
-) -> tuple[Path, Path, Runner, Path]:
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
-    seed = tmp_path / "seed"
-    shutil.copytree(default_project, seed)
+def pushed(tree: Path, bare: Path, message: str) -> Path:
+    """A new bare repository `bare` whose main holds a copy of `tree`."""
+    git(bare.parent, "init", "-q", "--bare", "-b", "main", str(bare))
+    seed = bare.with_suffix(".seed")
+    shutil.copytree(tree, seed)
     git(seed, "init", "-q", "-b", "main")
-    commit_all(seed, "generated")
-    git(seed, "push", "-q", str(origin), "main")
+    commit_all(seed, message)
+    git(seed, "push", "-q", str(bare), "main")
+    return bare
+
+
+def github_runner(
+    project: Path, tmp_path: Path, tool: Callable[[str], str]
+) -> tuple[Path, Path, Runner, Path]:
+    """The project pushed to a bare origin, a runner's clone of it, and a gh that logs calls."""
+    origin = pushed(project, tmp_path / "origin.git", "generated")
     clone = tmp_path / "runner" / "work"
     clone.parent.mkdir()
     git(tmp_path, "clone", "-q", str(origin), str(clone))
@@ -89,6 +94,13 @@ def setup(
     fake_gh.chmod(fake_gh.stat().st_mode | stat.S_IEXEC)
     tool("jq")
     return origin, clone, Runner(clone, bin_dir, tool("uv")), gh_log
+
+
+@pytest.fixture
+def setup(
+    default_project: Path, tmp_path: Path, tool: Callable[[str], str]
+) -> tuple[Path, Path, Runner, Path]:
+    return github_runner(default_project, tmp_path, tool)
 
 
 @pytest.mark.slow
@@ -162,11 +174,7 @@ def test_gitlab_promotion_walks_the_same_path(
     make_project: Callable[..., Path], tmp_path: Path, tool: Callable[[str], str]
 ) -> None:
     project = make_project(ci_provider="gitlab")
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
-    git(project, "init", "-q", "-b", "main")
-    commit_all(project, "generated")
-    git(project, "push", "-q", str(origin), "main")
+    origin = pushed(project, tmp_path / "origin.git", "generated")
     clone = tmp_path / "job"
     git(tmp_path, "clone", "-q", str(origin), str(clone))
     sha = git(clone, "rev-parse", "HEAD").strip()
@@ -206,26 +214,10 @@ def test_with_a_separate_configuration_repository_promotions_land_there(
     applications = (project / "deploy/argocd/my-service-dev.yaml").read_text(encoding="utf-8")
     assert "https://github.com/my-org/my-service-gitops.git" in applications
     # The monorepo, and its deploy/ folder as the configuration repository, both pushed.
-    origin, config = tmp_path / "origin.git", tmp_path / "config.git"
-    for bare in (origin, config):
-        git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(project, "init", "-q", "-b", "main")
-    commit_all(project, "generated")
-    git(project, "push", "-q", str(origin), "main")
-    seed = tmp_path / "seed"
-    shutil.copytree(project / "deploy", seed / "deploy")
-    git(seed, "init", "-q", "-b", "main")
-    commit_all(seed, "configuration")
-    git(seed, "push", "-q", str(config), "main")
-    clone = tmp_path / "runner" / "work"
-    clone.parent.mkdir()
-    git(tmp_path, "clone", "-q", str(origin), str(clone))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "gh").write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
-    (bin_dir / "gh").chmod(0o755)
-    tool("jq")
-    runner = Runner(clone, bin_dir, tool("uv"))
+    origin, clone, runner, _ = github_runner(project, tmp_path, tool)
+    (tmp_path / "config").mkdir()
+    shutil.copytree(project / "deploy", tmp_path / "config" / "deploy")
+    config = pushed(tmp_path / "config", tmp_path / "config.git", "configuration")
     ci = clone / ".github/workflows/ci.yml"
     promote = clone / ".github/workflows/promote.yml"
     tag = "5e6f7a8b9c0d"
