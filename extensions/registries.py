@@ -40,6 +40,16 @@ class Registry:
     cluster_pull: str = ""
 
 
+def basic_login(user: str, password: str) -> list[Secret]:
+    """The user (a variable) and password or token (a secret) of a registry login."""
+    return [Secret("REGISTRY_USER", user, secret=False), Secret("REGISTRY_PASSWORD", password)]
+
+
+def on_both(secrets: list[Secret]) -> dict[str, list[Secret]]:
+    """The same secrets to create whichever CI provider runs the build."""
+    return {"github": secrets, "gitlab": secrets}
+
+
 GITHUB_OIDC = "the job's OIDC token (`id-token: write`)"
 GITLAB_OIDC = "the job's OIDC token (`id_tokens`)"
 
@@ -59,10 +69,9 @@ REGISTRIES: dict[str, Registry] = {
             },
             secrets={
                 "github": [],
-                "gitlab": [
-                    Secret("REGISTRY_USER", "GitHub user owning the token", secret=False),
-                    Secret("REGISTRY_PASSWORD", "GitHub token with write:packages"),
-                ],
+                "gitlab": basic_login(
+                    "GitHub user owning the token", "GitHub token with write:packages"
+                ),
             },
             cluster_pull="the pull secret `registry-credentials` unless the package is public",
         ),
@@ -77,13 +86,11 @@ REGISTRIES: dict[str, Registry] = {
                 "github": "a Docker Hub access token in repository secrets",
                 "gitlab": "a Docker Hub access token in CI variables",
             },
-            secrets={
-                provider: [
-                    Secret("REGISTRY_USER", "Docker Hub user or organisation", secret=False),
-                    Secret("REGISTRY_PASSWORD", "Docker Hub access token (read & write)"),
-                ]
-                for provider in ("github", "gitlab")
-            },
+            secrets=on_both(
+                basic_login(
+                    "Docker Hub user or organisation", "Docker Hub access token (read & write)"
+                )
+            ),
             cluster_pull="nothing for public repositories; an image pull secret otherwise",
         ),
         Registry(
@@ -97,13 +104,12 @@ REGISTRIES: dict[str, Registry] = {
                 "github": "a Harbor robot account in repository secrets",
                 "gitlab": "a Harbor robot account in CI variables",
             },
-            secrets={
-                provider: [
-                    Secret("REGISTRY_USER", "robot account name, e.g. robot$project+ci", False),
-                    Secret("REGISTRY_PASSWORD", "robot account secret (push to the project)"),
-                ]
-                for provider in ("github", "gitlab")
-            },
+            secrets=on_both(
+                basic_login(
+                    "robot account name, e.g. robot$project+ci",
+                    "robot account secret (push to the project)",
+                )
+            ),
             cluster_pull="an image pull secret with a pull-only robot account",
         ),
         Registry(
@@ -114,13 +120,12 @@ REGISTRIES: dict[str, Registry] = {
             kaniko_auth="ecr",
             pull_secret=False,
             auth={"github": GITHUB_OIDC, "gitlab": GITLAB_OIDC},
-            secrets={
-                provider: [
+            secrets=on_both(
+                [
                     Secret("AWS_ROLE_ARN", "IAM role CI assumes with OIDC (ecr push)", False),
                     Secret("AWS_REGION", "region of the registry", secret=False),
                 ]
-                for provider in ("github", "gitlab")
-            },
+            ),
             cluster_pull="the node role (AmazonEC2ContainerRegistryReadOnly)",
         ),
         Registry(
@@ -131,8 +136,8 @@ REGISTRIES: dict[str, Registry] = {
             kaniko_auth="gcr",
             pull_secret=False,
             auth={"github": GITHUB_OIDC, "gitlab": GITLAB_OIDC},
-            secrets={
-                provider: [
+            secrets=on_both(
+                [
                     Secret(
                         "GCP_WORKLOAD_IDENTITY_PROVIDER",
                         "projects/<number>/locations/global/workloadIdentityPools/<pool>/"
@@ -145,8 +150,7 @@ REGISTRIES: dict[str, Registry] = {
                         secret=False,
                     ),
                 ]
-                for provider in ("github", "gitlab")
-            },
+            ),
             cluster_pull="the nodes' service account (Artifact Registry Reader)",
         ),
         Registry(
@@ -157,15 +161,14 @@ REGISTRIES: dict[str, Registry] = {
             kaniko_auth="acr",
             pull_secret=False,
             auth={"github": GITHUB_OIDC, "gitlab": GITLAB_OIDC},
-            secrets={
-                provider: [
+            secrets=on_both(
+                [
                     Secret(
                         "AZURE_CLIENT_ID", "app registration with a federated credential", False
                     ),
                     Secret("AZURE_TENANT_ID", "tenant of the app registration", secret=False),
                 ]
-                for provider in ("github", "gitlab")
-            },
+            ),
             cluster_pull="the kubelet identity with AcrPull (`az aks update --attach-acr`)",
         ),
         Registry(
@@ -180,10 +183,9 @@ REGISTRIES: dict[str, Registry] = {
                 "gitlab": "the job's `CI_REGISTRY_USER` / `CI_REGISTRY_PASSWORD`",
             },
             secrets={
-                "github": [
-                    Secret("REGISTRY_USER", "GitLab deploy token user name", secret=False),
-                    Secret("REGISTRY_PASSWORD", "GitLab deploy token (write_registry)"),
-                ],
+                "github": basic_login(
+                    "GitLab deploy token user name", "GitLab deploy token (write_registry)"
+                ),
                 "gitlab": [],
             },
             cluster_pull="an image pull secret with a deploy token (read_registry)",
