@@ -14,6 +14,8 @@ import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -305,3 +307,34 @@ def kaniko_ready_dockerfile(service_dir: Path) -> list[Stage]:
     (user,) = stages[-1].values("USER")
     assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user), f"USER {user}: numeric uid:gid, not root"
     return stages
+
+
+def run_commands(stage: Stage, needle: str) -> list[list[str]]:
+    """RUN commands of a stage containing `needle`, split into words (`&&` chains split too)."""
+    return [
+        shlex.split(command)
+        for value in stage.values("RUN")
+        for command in value.split("&&")
+        if needle in command
+    ]
+
+
+def stage_running(stages: list[Stage], needle: str) -> Stage:
+    """The one stage with a RUN command containing `needle` (the dependency install)."""
+    return only([s for s in stages if run_commands(s, needle)], f"stage that runs `{needle}`")
+
+
+@contextmanager
+def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
+    """The file changed by `edit` (created from "" if missing) for the block, then restored."""
+    original = path.read_text(encoding="utf-8") if path.exists() else None
+    changed = edit(original or "")
+    assert changed != original, f"the edit changed nothing in {path}"
+    path.write_text(changed, encoding="utf-8")
+    try:
+        yield
+    finally:
+        if original is None:
+            path.unlink()
+        else:
+            path.write_text(original, encoding="utf-8")

@@ -17,8 +17,7 @@ import struct
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +25,11 @@ import pytest
 
 from tests.helpers import run
 from tests.services.contract import (
-    Stage,
     assert_json_logs,
     assert_probes_answer,
     descendants,
     dockerignore_and_copies,
+    edited,
     env_pairs,
     free_port,
     get,
@@ -39,7 +38,9 @@ from tests.services.contract import (
     only,
     parse_dockerfile,
     recipe_commands,
+    run_commands,
     service_of,
+    stage_running,
     start,
     wait_for_health,
 )
@@ -56,41 +57,9 @@ LANGUAGE = "go"  # the services/conftest.py fixtures render this language
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def build_stage(stages: list[Stage]) -> Stage:
-    """The stage that downloads the modules and builds the binary."""
-    downloading = [s for s in stages if any("go mod download" in v for v in s.values("RUN"))]
-    return only(downloading, "Dockerfile stage that runs `go mod download`")
-
-
-def go_commands(stage: Stage, needle: str) -> list[list[str]]:
-    """RUN commands of a stage containing `needle`, split into words (`&&` chains split too)."""
-    return [
-        shlex.split(command)
-        for value in stage.values("RUN")
-        for command in value.split("&&")
-        if needle in command
-    ]
-
-
 def before_output(command: list[str]) -> list[str]:
     """A `go build` command up to its `-o` flag (the output path differs, the rest may not)."""
     return command[: command.index("-o")]
-
-
-@contextmanager
-def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
-    """The file changed by `edit` (created from "" if missing) for the block, then restored."""
-    original = path.read_text(encoding="utf-8") if path.exists() else None
-    changed = edit(original or "")
-    assert changed != original, f"the edit changed nothing in {path}"
-    path.write_text(changed, encoding="utf-8")
-    try:
-        yield
-    finally:
-        if original is None:
-            path.unlink()
-        else:
-            path.write_text(original, encoding="utf-8")
 
 
 def service_process(parent: int, binary: str) -> int:
@@ -316,12 +285,12 @@ def test_dockerfile_downloads_and_builds_like_the_makefile(language_project: Pat
     service_dir = service_of(language_project)
     stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
     makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
-    build = build_stage(stages)
+    build = stage_running(stages, "go mod download")
 
-    docker_download = only(go_commands(build, "go mod download"), "`go mod download` in Docker")
+    docker_download = only(run_commands(build, "go mod download"), "`go mod download` in Docker")
     make_download = only(recipe_commands(makefile, "mod download"), "`go mod download` in make")
     assert docker_download == make_download == ["go", "mod", "download"]
-    docker_build = only(go_commands(build, "go build"), "`go build` in the Dockerfile")
+    docker_build = only(run_commands(build, "go build"), "`go build` in the Dockerfile")
     make_build = only(recipe_commands(makefile, "go build"), "`go build` in the Makefile")
     assert before_output(docker_build) == before_output(make_build)
     assert before_output(docker_build) == [
@@ -378,7 +347,7 @@ def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
     go = tool("go")
     service_dir = service_of(language_project)
     stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
-    build, final = build_stage(stages), stages[-1]
+    build, final = stage_running(stages, "go mod download"), stages[-1]
     root = tmp_path / "image"
     # What .dockerignore keeps out of the context below the copied folders (`**/<name>`).
     ignored = shutil.ignore_patterns(

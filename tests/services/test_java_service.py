@@ -28,10 +28,10 @@ from extensions.context import load_pins
 from tests.conftest import missing
 from tests.helpers import run
 from tests.services.contract import (
-    Stage,
     all_descendants,
     assert_json_logs,
     dockerignore_and_copies,
+    edited,
     env_pairs,
     free_port,
     get,
@@ -41,7 +41,9 @@ from tests.services.contract import (
     only,
     parse_dockerfile,
     recipe_commands,
+    run_commands,
     service_of,
+    stage_running,
     start,
     wait_for_health,
 )
@@ -72,22 +74,6 @@ def jdk_version(home: Path) -> str | None:
     return match[1] if match else None
 
 
-def maven_commands(stage: Stage, needle: str) -> list[list[str]]:
-    """RUN commands of a stage containing `needle`, split into words (`&&` chains split too)."""
-    return [
-        shlex.split(command)
-        for value in stage.values("RUN")
-        for command in value.split("&&")
-        if needle in command
-    ]
-
-
-def build_stage(stages: list[Stage]) -> Stage:
-    """The stage that resolves the dependencies and packages the jar."""
-    resolving = [s for s in stages if maven_commands(s, "dependency:go-offline")]
-    return only(resolving, "Dockerfile stage that runs `mvn dependency:go-offline`")
-
-
 @contextmanager
 def added(path: Path, text: str) -> Iterator[None]:
     """A file that exists for the duration of the block."""
@@ -96,19 +82,6 @@ def added(path: Path, text: str) -> Iterator[None]:
         yield
     finally:
         path.unlink()
-
-
-@contextmanager
-def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
-    """The file changed by `edit` for the duration of the block, restored afterwards."""
-    original = path.read_text(encoding="utf-8")
-    changed = edit(original)
-    assert changed != original, f"the edit changed nothing in {path}"
-    path.write_text(changed, encoding="utf-8")
-    try:
-        yield
-    finally:
-        path.write_text(original, encoding="utf-8")
 
 
 def java_package(service_dir: Path) -> Path:
@@ -322,15 +295,15 @@ def test_dockerfile_resolves_dependencies_like_the_makefile_before_the_sources(
     service_dir = service_of(language_project)
     stages = parse_dockerfile((service_dir / "Dockerfile").read_text(encoding="utf-8"))
     makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
-    build = build_stage(stages)
+    build = stage_running(stages, "dependency:go-offline")
 
-    docker_deps = only(maven_commands(build, "dependency:go-offline"), "go-offline in the image")
+    docker_deps = only(run_commands(build, "dependency:go-offline"), "go-offline in the image")
     make_deps = only(recipe_commands(makefile, "dependency:go-offline"), "go-offline in make")
     assert docker_deps == make_deps
     assert docker_deps[0] == "mvn"
     assert "--batch-mode" in docker_deps
     # The packaging runs with the same Maven options, tests left to CI.
-    (package,) = maven_commands(build, " package")
+    (package,) = run_commands(build, " package")
     assert package[: len(docker_deps) - 1] == docker_deps[:-1]
     assert "-Dmaven.test.skip=true" in package
     # The dependency layer comes before the sources: only pom.xml is copied before it.

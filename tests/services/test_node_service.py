@@ -16,8 +16,7 @@ import signal
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from tests.services.contract import (
     assert_json_logs,
     assert_probes_answer,
     descendants,
+    edited,
     env_pairs,
     free_port,
     get,
@@ -40,7 +40,9 @@ from tests.services.contract import (
     parse_dockerfile,
     read_reports,
     recipe_commands,
+    run_commands,
     service_of,
+    stage_running,
     start,
     wait_for_health,
 )
@@ -86,22 +88,6 @@ def lockfile(project: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return manager, workspace
 
 
-def build_stage(stages: list[Stage]) -> Stage:
-    """The stage that fetches the locked packages and builds the service."""
-    fetching = [s for s in stages if any("pnpm fetch" in value for value in s.values("RUN"))]
-    return only(fetching, "Dockerfile stage that runs `pnpm fetch`")
-
-
-def commands(stage: Stage, needle: str) -> list[list[str]]:
-    """RUN commands of a stage containing `needle`, split into words (`&&` chains split too)."""
-    return [
-        shlex.split(command)
-        for value in stage.values("RUN")
-        for command in value.split("&&")
-        if needle in command
-    ]
-
-
 def dockerfile_of(project: Path) -> list[Stage]:
     return parse_dockerfile((service_of(project) / "Dockerfile").read_text(encoding="utf-8"))
 
@@ -135,19 +121,6 @@ def junit_totals(path: Path) -> tuple[int, int]:
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites", root.tag
     return int(root.attrib["tests"]), int(root.attrib["failures"])
-
-
-@contextmanager
-def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
-    """The file changed by `edit` for the duration of the block, restored afterwards."""
-    original = path.read_text(encoding="utf-8")
-    changed = edit(original)
-    assert changed != original, f"the edit changed nothing in {path}"
-    path.write_text(changed, encoding="utf-8")
-    try:
-        yield
-    finally:
-        path.write_text(original, encoding="utf-8")
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -318,8 +291,8 @@ def test_pnpm_is_pinned_alike_in_package_json_lockfile_dockerfile_and_ci(
         "specifier": version,
         "version": version,
     }
-    build = build_stage(dockerfile_of(language_project))
-    assert only(commands(build, "npm install --global"), "npm install --global") == [
+    build = stage_running(dockerfile_of(language_project), "pnpm fetch")
+    assert only(run_commands(build, "npm install --global"), "npm install --global") == [
         "npm",
         "install",
         "--global",
@@ -375,10 +348,10 @@ def test_no_file_of_the_workspace_names_a_package_registry(language_project: Pat
 
 def test_dockerfile_installs_the_lockfile_like_the_makefile(language_project: Path) -> None:
     service_dir = service_of(language_project)
-    build = build_stage(dockerfile_of(language_project))
+    build = stage_running(dockerfile_of(language_project), "pnpm fetch")
     makefile = (service_dir / "Makefile").read_text(encoding="utf-8")
 
-    docker_install = only(commands(build, "pnpm install"), "`pnpm install` in the Dockerfile")
+    docker_install = only(run_commands(build, "pnpm install"), "`pnpm install` in the Dockerfile")
     make_install = only(recipe_commands(makefile, "pnpm install --frozen"), "`make install`")
     assert docker_install[:3] == make_install[:3] == ["pnpm", "install", "--frozen-lockfile"]
     # The Dockerfile installs offline what `pnpm fetch` put in the store, for this service only.
@@ -394,7 +367,7 @@ def test_dockerfile_installs_the_lockfile_like_the_makefile(language_project: Pa
     install = next(i for i, (keyword, value) in enumerate(steps) if "pnpm install" in value)
     assert fetch < install
     # Production dependencies only, with the built workspace packages: `pnpm deploy --prod`.
-    deploy = only(commands(build, "deploy"), "`pnpm deploy`")
+    deploy = only(run_commands(build, "deploy"), "`pnpm deploy`")
     assert deploy[:3] == ["pnpm", "--filter", service_dir.name]
     assert {"deploy", "--prod", "--offline"} <= set(deploy)
 
@@ -458,7 +431,7 @@ def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
 ) -> None:
     tool("pnpm")
     stages = dockerfile_of(language_project)
-    build, final = build_stage(stages), stages[-1]
+    build, final = stage_running(stages, "pnpm fetch"), stages[-1]
     assert build.name == "build"
     root = tmp_path / "image"  # both stages share it, as COPY --from=build shares their files
     # What the final stage takes from the build stage, by its path in the build stage.
