@@ -11,10 +11,13 @@ import functools
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from copier_template_extensions import ContextHook
+from jinja2 import Environment
 
 VERSIONS_FILE = Path(__file__).with_name("versions.yaml")
 DEFAULT_PORT = 8080
@@ -22,48 +25,204 @@ DEFAULT_PORT = 8080
 PROBES = {"liveness": "/healthz", "readiness": "/readyz", "metrics": "/metrics"}
 
 
-# Per language: what a developer needs locally, and the build context of the image (the
-# service folder, or the repository root for a pnpm workspace that shares packages/).
-LANGUAGES: dict[str, dict[str, str]] = {
-    "python": {
-        "stack": (
+# --- Languages: what a developer needs locally, how CI builds the image, what a change affects -
+
+@dataclass(frozen=True)
+class Language:
+    key: str
+    stack: str
+    requirements: str
+    # Build context of the image: the service folder, or the repository root for a pnpm
+    # workspace that shares packages/ ($SERVICE is the service's name).
+    build_context: str
+    # Shared files outside apps/<service>/ that the service's build and tests read: a change to
+    # one of them selects every service of this language (scripts/ci/services.py affected).
+    shared_paths: tuple[str, ...] = ()
+
+    def as_context(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+LANGUAGES: dict[str, Language] = {
+    "python": Language(
+        key="python",
+        stack=(
             "FastAPI on uvicorn, dependencies locked with uv (requirements*.txt with hashes), "
             "pytest with pytest-cov, ruff for lint and format"
         ),
-        "requirements": "GNU make, Python 3.11+ and [uv](https://docs.astral.sh/uv/)",
-        "build_context": "apps/$SERVICE",
-    },
-    "node": {
-        "stack": (
+        requirements="GNU make, Python 3.11+ and [uv](https://docs.astral.sh/uv/)",
+        build_context="apps/$SERVICE",
+        shared_paths=("ruff.toml",),
+    ),
+    "node": Language(
+        key="node",
+        stack=(
             "TypeScript on Fastify in a pnpm workspace (shared code in packages/), prom-client, "
             "vitest with v8 coverage, eslint with typescript-eslint, prettier, tsc"
         ),
-        "requirements": (
+        requirements=(
             "GNU make, Node.js 20.19+ (the image runs Node.js 24 LTS) and pnpm through "
             "corepack (`corepack enable pnpm`)"
         ),
-        "build_context": ".",
-    },
-    "go": {
-        "stack": (
+        build_context=".",
+        shared_paths=(
+            "packages/",
+            "package.json",
+            "pnpm-lock.yaml",
+            "pnpm-workspace.yaml",
+            "tsconfig.base.json",
+            "eslint.config.js",
+            ".prettierrc.json",
+        ),
+    ),
+    "go": Language(
+        key="go",
+        stack=(
             "net/http with log/slog and the Prometheus client, go vet and staticcheck, "
             "go test -race through gotestsum, a static binary on distroless"
         ),
-        "requirements": (
+        requirements=(
             "GNU make, Go 1.21+ (it fetches the toolchain go.mod names) and a C compiler for "
             "`go test -race`"
         ),
-        "build_context": "apps/$SERVICE",
-    },
-    "java": {
-        "stack": (
+        build_context="apps/$SERVICE",
+    ),
+    "java": Language(
+        key="java",
+        stack=(
             "Spring Boot with Actuator (probes and Prometheus), Maven, JUnit 5 with JaCoCo, "
             "Spotless with google-java-format, a layered jar on a distroless JRE"
         ),
-        "requirements": "GNU make, JDK 25 (set JAVA_HOME) and Maven 3.8+",
-        "build_context": "apps/$SERVICE",
-    },
+        requirements="GNU make, JDK 25 (set JAVA_HOME) and Maven 3.8+",
+        build_context="apps/$SERVICE",
+    ),
 }
+
+# Answers of the platform application (.copier-answers.yml). A service records them too (so its
+# own updates replay what it was rendered with); `make update` passes the platform's current
+# ones on. Every other question is the service's own.
+PLATFORM_QUESTIONS = (
+    "project_name",
+    "owner",
+    "ci_provider",
+    "repo_url",
+    "registry",
+    "registry_host",
+    "deploy_target",
+    "gitops_repo",
+    "gitops_repo_url",
+    "preview_environments",
+    "environments",
+    "coverage_threshold",
+)
+SERVICE_QUESTIONS = ("project_slug", "description", "language", "image_repository")
+
+
+# --- CI providers: words and behaviours per provider, in one table ------------------------------
+@dataclass(frozen=True)
+class CIProvider:
+    key: str
+    title: str
+    # Where a repository lives when the user gives no URL.
+    default_host: str
+    # Change request and the comment CI keeps on it.
+    request: str
+    request_short: str
+    comment: str
+    # What CI calls a pipeline run and a stored credential.
+    run: str
+    secret: str
+    # Where the CI definitions live, for docs and change detection.
+    ci_paths: tuple[str, ...]
+    oidc_issuer: str
+    # The subject claim of a main-branch job's OIDC token; {path} is the repository path.
+    oidc_subject: str
+    # Argo CD's pull-request generator for preview environments.
+    preview_generator: str
+    # Secret in the argocd namespace that the notification and preview generator read.
+    token_secret: str
+
+    def api_url(self, host: str) -> str:
+        """REST API root of the provider on `host` (public or self-managed)."""
+        if self.key == "github":
+            return "https://api.github.com" if host == "github.com" else f"https://{host}/api/v3"
+        return f"https://{host}/api/v4"
+
+    def as_context(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CI_PROVIDERS: dict[str, CIProvider] = {
+    "github": CIProvider(
+        key="github",
+        title="GitHub Actions",
+        default_host="github.com",
+        request="pull request",
+        request_short="PR",
+        comment="comment",
+        run="workflow run",
+        secret="repository secret",
+        ci_paths=(".github/",),
+        oidc_issuer="https://token.actions.githubusercontent.com",
+        oidc_subject="repo:{path}:ref:refs/heads/main",
+        preview_generator="github",
+        token_secret="github-token",
+    ),
+    "gitlab": CIProvider(
+        key="gitlab",
+        title="GitLab CI",
+        default_host="gitlab.com",
+        request="merge request",
+        request_short="MR",
+        comment="note",
+        run="pipeline",
+        secret="CI/CD variable",
+        ci_paths=(".gitlab-ci.yml", ".gitlab/"),
+        oidc_issuer="your GitLab",
+        oidc_subject="project_path:{path}:ref_type:branch:ref:main",
+        preview_generator="gitlab",
+        token_secret="gitlab-token",
+    ),
+}
+
+
+def default_repo_url(ci_provider: str, owner: str, name: str) -> str:
+    """https URL of the repository when the user gives none."""
+    return f"https://{CI_PROVIDERS[ci_provider].default_host}/{owner}/{name}.git"
+
+
+@dataclass(frozen=True)
+class Repository:
+    """One identity of the repository, derived from repo_url and used everywhere."""
+
+    url: str
+    host: str
+    path: str
+    name: str
+    web_url: str
+    api_url: str
+    path_encoded: str
+
+    def go_module(self, service: str) -> str:
+        """Go module path of a service: the repository path plus apps/<service>."""
+        return f"{self.host}/{self.path}/apps/{service}"
+
+    def as_context(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def repository(repo_url: str, ci_provider: str) -> Repository:
+    """Identity of the repository at `repo_url` (https or ssh) on `ci_provider`."""
+    host, path = repo_host(repo_url), repo_path(repo_url)
+    return Repository(
+        url=repo_url,
+        host=host,
+        path=path,
+        name=path.rsplit("/", 1)[-1],
+        web_url=f"https://{host}/{path}",
+        api_url=CI_PROVIDERS[ci_provider].api_url(host),
+        path_encoded=quote(path, safe=""),
+    )
 
 
 @functools.cache
@@ -75,7 +234,7 @@ def load_pins() -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Environment:
+class DeployEnvironment:
     name: str
     namespace: str
     values_file: str
@@ -93,7 +252,7 @@ class Derived:
     port: int
     probes: dict[str, str]
     prod_env: str
-    envs: list[Environment] = field(default_factory=list)
+    envs: list[DeployEnvironment] = field(default_factory=list)
 
     def as_context(self) -> dict[str, Any]:
         context = asdict(self)
@@ -108,7 +267,7 @@ def derive(
     """Compute the names the templates share from the answers."""
     prod_env = environments[-1]
     envs = [
-        Environment(
+        DeployEnvironment(
             name=env,
             namespace=f"{project_slug}-{env}",
             values_file=f"values-{env}.yaml",
@@ -150,29 +309,100 @@ def repo_path(repo_url: str) -> str:
     return match.group(1) if match else ""
 
 
+class PlatformAnswers(Mapping[str, Any]):
+    """The platform's answers, read from .copier-answers.yml only when a default needs one.
+
+    Copier's `_external_data` is lazy too; reading it only on access keeps Copier quiet in the
+    temporary copies an update renders, where the file does not exist.
+    """
+
+    def __init__(self, external: Mapping[str, Any]) -> None:
+        self._external = external
+        self._answers: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._answers is None:
+            loaded = self._external.get("platform") or {}
+            self._answers = {
+                key: value for key, value in dict(loaded).items() if key in PLATFORM_QUESTIONS
+            }
+        return self._answers
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+def answers_for_scope(answers: Mapping[str, Any], scope: str) -> dict[str, Any]:
+    """What an answers file records: the platform drops the first service's answers."""
+    if scope != "platform":
+        return dict(answers)
+    return {key: value for key, value in answers.items() if key not in SERVICE_QUESTIONS}
+
+
+def service_descriptor(context: Mapping[str, Any]) -> dict[str, Any]:
+    """What CI and Argo CD read about a service at run time (apps/<service>/catalog-info.yaml)."""
+    service = str(context["project_slug"])
+    language = LANGUAGES[str(context["language"])]
+    return {
+        "name": service,
+        "language": language.key,
+        "build_context": language.build_context.replace("$SERVICE", service),
+        "dockerfile": f"apps/{service}/Dockerfile",
+        "image": f"{context['registry_host']}/{context['image_repository']}",
+        "chart": f"deploy/charts/{service}",
+        "watch": [f"apps/{service}/", f"deploy/charts/{service}/", *language.shared_paths],
+    }
+
+
 class ContextUpdater(ContextHook):
     """Adds `pins` always, and the derived names once the answers they need exist."""
 
+    def __init__(self, environment: Environment) -> None:  # type: ignore[override]
+        super().__init__(environment)
+        environment.filters["default_repo_url"] = default_repo_url
+        environment.filters["answers_for_scope"] = answers_for_scope
+
     def hook(self, context: dict[str, Any]) -> None:
         context["pins"] = load_pins()
+        context["languages"] = {key: lang.as_context() for key, lang in LANGUAGES.items()}
+        if context.get("scope") == "service" and "_external_data" in context:
+            context["platform"] = PlatformAnswers(context["_external_data"])
+        else:
+            context["platform"] = {}
         if context.get("language") in LANGUAGES:
-            context["language_info"] = LANGUAGES[str(context["language"])]
-        if "repo_url" in context:
-            context["repo_host"] = repo_host(str(context["repo_url"]))
+            context["language_info"] = LANGUAGES[str(context["language"])].as_context()
+        if context.get("ci_provider") in CI_PROVIDERS:
+            context["ci"] = CI_PROVIDERS[str(context["ci_provider"])].as_context()
+        if "repo_url" in context and context.get("ci_provider") in CI_PROVIDERS:
+            repo = repository(str(context["repo_url"]), str(context["ci_provider"]))
+            context["repo"] = repo.as_context()
+            context["repo_host"] = repo.host
             # The repository Argo CD reads: this one, or the separate configuration repository.
             separate = context.get("gitops_repo") == "separate" and "gitops_repo_url" in context
             context["gitops_url"] = context["gitops_repo_url" if separate else "repo_url"]
             context["gitops_separate"] = separate
             context["gitops_path"] = repo_path(str(context["gitops_url"]))
+            if "project_slug" in context:
+                context["go_module"] = repo.go_module(str(context["project_slug"]))
         try:
             slug = context["project_slug"]
             host = context["registry_host"]
-            repository = context["image_repository"]
+            repository_path = context["image_repository"]
             environments = context["environments"]
         except KeyError:
             return  # still asking questions: defaults and validators don't need derived values
         if not isinstance(environments, list) or not environments:
             return  # the environments validator reports this
         context.update(
-            derived_context(str(slug), str(host), str(repository), tuple(map(str, environments)))
+            derived_context(
+                str(slug), str(host), str(repository_path), tuple(map(str, environments))
+            )
         )
+        if context.get("language") in LANGUAGES:
+            context["descriptor"] = service_descriptor(context)

@@ -43,6 +43,15 @@ def quote(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+def answers_file(scope: str, service: str) -> str:
+    """Answers file of a Copier application: the platform's, or one per service at the root.
+
+    Every answers file sits at the repository root, so each application's destination is the
+    repository itself (Copier updates projects at the root of their git repository best).
+    """
+    return ".copier-answers.yml" if scope == "platform" else f".copier-answers.{service}.yml"
+
+
 def check_text(value: Any, question: str, max_length: int = 200) -> str:
     text = str(value)
     if not text.strip():
@@ -127,6 +136,7 @@ class FiltersExtension(Extension):
         environment.filters.update(
             {
                 "slugify": slugify,
+                "answers_file": answers_file,
                 "quote": quote,
                 "check_text": check_text,
                 "check_dns_label": check_dns_label,
