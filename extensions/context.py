@@ -115,6 +115,7 @@ PLATFORM_QUESTIONS = (
     "environments",
     "coverage_threshold",
 )
+PLATFORM_ANSWERS = ".copier-answers.yml"
 SERVICE_QUESTIONS = ("project_slug", "description", "language", "image_repository")
 
 
@@ -316,13 +317,15 @@ class PlatformAnswers(Mapping[str, Any]):
     temporary copies an update renders, where the file does not exist.
     """
 
-    def __init__(self, external: Mapping[str, Any]) -> None:
+    def __init__(self, external: Mapping[str, Any], answers_file: Path) -> None:
         self._external = external
+        self._answers_file = answers_file
         self._answers: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
         if self._answers is None:
-            loaded = self._external.get("platform") or {}
+            exists = self._answers_file.is_file()
+            loaded = (self._external.get("platform") if exists else None) or {}
             self._answers = {
                 key: value for key, value in dict(loaded).items() if key in PLATFORM_QUESTIONS
             }
@@ -372,7 +375,8 @@ class ContextUpdater(ContextHook):
         context["pins"] = load_pins()
         context["languages"] = {key: lang.as_context() for key, lang in LANGUAGES.items()}
         if context.get("scope") == "service" and "_external_data" in context:
-            context["platform"] = PlatformAnswers(context["_external_data"])
+            answers_file = Path(str(context["_copier_conf"]["dst_path"])) / PLATFORM_ANSWERS
+            context["platform"] = PlatformAnswers(context["_external_data"], answers_file)
         else:
             context["platform"] = {}
         if context.get("language") in LANGUAGES:
