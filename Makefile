@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 new:
 	scripts/bootstrap render
-	.venv/bin/copier copy --trust --vcs-ref HEAD $(COPIER_ARGS) . "$(DEST)"
+	.venv/bin/copier copy --trust --vcs-ref HEAD $(COPIER_ARGS) "$(CURDIR)" "$(DEST)"
 
 test:
 	scripts/bootstrap dev

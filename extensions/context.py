@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ PROBES = {"liveness": "/healthz", "readiness": "/readyz", "metrics": "/metrics"}
 
 
 # --- Languages: what a developer needs locally, how CI builds the image, what a change affects -
+
 
 @dataclass(frozen=True)
 class Language:
@@ -366,7 +367,7 @@ def service_descriptor(context: Mapping[str, Any]) -> dict[str, Any]:
 class ContextUpdater(ContextHook):
     """Adds `pins` always, and the derived names once the answers they need exist."""
 
-    def __init__(self, environment: Environment) -> None:  # type: ignore[override]
+    def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters["default_repo_url"] = default_repo_url
         environment.filters["answers_for_scope"] = answers_for_scope
