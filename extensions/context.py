@@ -134,11 +134,9 @@ class CIProvider:
     # What CI calls a pipeline run and a stored credential.
     run: str
     secret: str
-    # Where the CI definitions live, for docs and change detection.
+    # Where the CI definitions live, for docs and change detection. (OIDC issuers and subjects
+    # are in extensions/registries.py, beside the registries that use them.)
     ci_paths: tuple[str, ...]
-    oidc_issuer: str
-    # The subject claim of a main-branch job's OIDC token; {path} is the repository path.
-    oidc_subject: str
     # Argo CD's pull-request generator for preview environments.
     preview_generator: str
     # Secret in the argocd namespace that the notification and preview generator read.
@@ -165,8 +163,6 @@ CI_PROVIDERS: dict[str, CIProvider] = {
         run="workflow run",
         secret="repository secret",
         ci_paths=(".github/",),
-        oidc_issuer="https://token.actions.githubusercontent.com",
-        oidc_subject="repo:{path}:ref:refs/heads/main",
         preview_generator="github",
         token_secret="github-token",
     ),
@@ -180,8 +176,6 @@ CI_PROVIDERS: dict[str, CIProvider] = {
         run="pipeline",
         secret="CI/CD variable",
         ci_paths=(".gitlab-ci.yml", ".gitlab/"),
-        oidc_issuer="your GitLab",
-        oidc_subject="project_path:{path}:ref_type:branch:ref:main",
         preview_generator="gitlab",
         token_secret="gitlab-token",
     ),

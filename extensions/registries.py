@@ -241,11 +241,11 @@ TRUST_SETUP = {
 OIDC_ISSUER = {"github": "https://token.actions.githubusercontent.com", "gitlab": "your GitLab"}
 
 
-def oidc_subject(ci_provider: str, owner: str, slug: str) -> str:
-    """The subject claim of a main-branch job's OIDC token."""
+def oidc_subject(ci_provider: str, repository_path: str) -> str:
+    """The subject claim of a main-branch job's OIDC token (repository path: acme/shop)."""
     if ci_provider == "github":
-        return f"repo:{owner}/{slug}:ref:refs/heads/main"
-    return f"project_path:{owner}/{slug}:ref_type:branch:ref:main"
+        return f"repo:{repository_path}:ref:refs/heads/main"
+    return f"project_path:{repository_path}:ref_type:branch:ref:main"
 
 
 # Logins CI provides by itself: no secret to create.
@@ -277,14 +277,14 @@ def login_env(registry: Registry, ci_provider: str) -> dict[str, str]:
 
 @functools.cache
 def registry_context(
-    registry: str, ci_provider: str, owner: str = "", slug: str = ""
+    registry: str, ci_provider: str, repository_path: str = ""
 ) -> dict[str, Any]:
     """What templates need about the chosen registry for the chosen CI provider."""
     chosen = REGISTRIES[registry]
     trust = TRUST_SETUP.get(chosen.kaniko_auth, "")
     return {
         "trust_setup": trust.format(
-            issuer=OIDC_ISSUER[ci_provider], subject=oidc_subject(ci_provider, owner, slug)
+            issuer=OIDC_ISSUER[ci_provider], subject=oidc_subject(ci_provider, repository_path)
         ),
         "login_env": login_env(chosen, ci_provider),
         "kaniko_env": KANIKO_ENV[chosen.kaniko_auth],
@@ -315,11 +315,11 @@ class RegistryExtension(ContextHook):
         environment.filters["default_image_repository"] = default_image_repository
 
     def hook(self, context: dict[str, Any]) -> None:
+        # Runs after ContextUpdater's hook (listed before it in copier.yml), which sets `repo`:
+        # the repository identity whose path is the OIDC subject.
         registry, ci_provider = context.get("registry"), context.get("ci_provider")
         if registry in REGISTRIES and ci_provider in ("github", "gitlab"):
+            repo = context.get("repo") or {}
             context["registry_info"] = registry_context(
-                str(registry),
-                str(ci_provider),
-                str(context.get("owner", "")),
-                str(context.get("project_slug", "")),
+                str(registry), str(ci_provider), str(repo.get("path", ""))
             )
