@@ -1,4 +1,9 @@
-"""`make promote`: one command that edits one environment's values file, round-trip."""
+"""`make promote`: one command that edits one environment's values files, round-trip.
+
+The single-service tests use the default project; the monorepo tests a repository of two services
+built by the documented commands (tests/promotion/conftest.py), where promoting one service must
+leave the other's files byte for byte as they were.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ import pytest
 import yaml
 
 from tests.helpers import run
+from tests.monorepo import make
+from tests.promotion.conftest import SERVICES
 from tests.update.gitrepo import GIT_ENV, commit_all, git
 
 CHART = Path("deploy/charts/my-service")
@@ -96,10 +103,16 @@ def test_comments_and_other_keys_are_kept(project: Path) -> None:
         (["--env", "dev", "--tag", "a" * 129], "not a valid image tag"),
         (["--env", "dev", "--tag", "a:b"], "not a valid image tag"),
         (["--env", "dev"], "ENV=dev is the first environment: give TAG"),
-        (["--env", "staging"], "values-dev.yaml sets no image.tag to promote from dev"),
+        (
+            ["--env", "staging"],
+            "deploy/charts/my-service/values-dev.yaml sets no image.tag to promote from dev",
+        ),
         (["--env", "prod", "--tag", "abc", "--rollback"], "either TAG or ROLLBACK"),
         (["--env", "prod", "--rollback"], "no earlier tag"),
-        (["--env", "dev", "--tag", "abc", "--service", "nope"], "SERVICE=nope"),
+        (
+            ["--env", "dev", "--tag", "abc", "--service", "nope"],
+            "SERVICE=nope: no chart deploy/charts/nope/ (services: my-service)",
+        ),
     ],
     ids=[
         "unknown-env",
@@ -152,10 +165,113 @@ def test_make_promote_runs_the_script_with_uv(project: Path, tool: Callable[[str
     assert "ENV=nope" in refused.stderr
 
 
-def test_promote_script_is_formatted_linted_and_typed(
-    default_project: Path, tool: Callable[[str], str]
+@pytest.mark.parametrize("script", ["scripts/promote.py", "scripts/ci/next-environment"])
+def test_promotion_scripts_are_formatted_linted_and_typed(
+    default_project: Path, tool: Callable[[str], str], script: str
 ) -> None:
-    script = default_project / "scripts" / "promote.py"
-    run([tool("ruff"), "format", "--check", "--diff", script], cwd=default_project)
-    run([tool("ruff"), "check", script], cwd=default_project)
-    run([tool("mypy"), "--strict", "--ignore-missing-imports", script], cwd=default_project)
+    path = default_project / script
+    run([tool("ruff"), "format", "--check", "--diff", path], cwd=default_project)
+    run([tool("ruff"), "check", path], cwd=default_project)
+    run([tool("mypy"), "--strict", "--ignore-missing-imports", path], cwd=default_project)
+
+
+# --- A monorepo: every service, or one ------------------------------------------------------------
+
+
+def values_files(project: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(project)): path.read_bytes()
+        for path in sorted((project / "deploy/charts").glob("*/values*.yaml"))
+    }
+
+
+def service_tag(project: Path, service: str, env: str) -> str:
+    values = project / "deploy/charts" / service / f"values-{env}.yaml"
+    return str(yaml.safe_load(values.read_text(encoding="utf-8"))["image"]["tag"])
+
+
+@pytest.fixture
+def monorepo(monorepo_factory: Callable[..., Path], tmp_path: Path) -> Path:
+    """Two services, each running its own image in dev (as CI's first promotion leaves them)."""
+    project = monorepo_factory(tmp_path / "shop")
+    for service, _ in SERVICES:
+        result = promote(project, "--env", "dev", "--tag", f"{service}-1", "--service", service)
+        assert result.returncode == 0, result.stderr
+    commit_all(project, "Promote to dev")
+    return project
+
+
+def test_promoting_one_service_leaves_the_others_values_files_byte_identical(
+    monorepo: Path,
+) -> None:
+    before = values_files(monorepo)
+    result = promote(monorepo, "--env", "staging", "--service", "worker")
+    assert result.returncode == 0, result.stderr
+    after = values_files(monorepo)
+    changed = sorted(path for path in before if before[path] != after[path])
+    assert changed == ["deploy/charts/worker/values-staging.yaml"]
+    assert service_tag(monorepo, "worker", "staging") == "worker-1"
+    assert git(monorepo, "status", "--porcelain").split() == [
+        "M",
+        "deploy/charts/worker/values-staging.yaml",
+    ]
+
+
+@pytest.mark.slow
+def test_make_promote_without_service_promotes_every_service_from_its_own_tag(
+    monorepo: Path,
+) -> None:
+    result = make(monorepo, "promote", "ENV=staging")
+    assert service_tag(monorepo, "api", "staging") == "api-1"
+    assert service_tag(monorepo, "worker", "staging") == "worker-1"
+    assert "deploy/charts/api/values-staging.yaml: image.tag -> api-1" in result.stdout
+    make(monorepo, "promote", "ENV=prod", "SERVICE=api")
+    assert service_tag(monorepo, "api", "prod") == "api-1"
+    assert service_tag(monorepo, "worker", "prod") == ""
+    refused = make(monorepo, "promote", "ENV=prod", "SERVICE=billing", check=False)
+    assert refused.returncode != 0
+    assert "SERVICE=billing: no chart deploy/charts/billing/ (services: api, worker)" in (
+        refused.stderr
+    )
+
+
+def test_promoting_every_service_skips_one_the_previous_environment_does_not_run_yet(
+    monorepo: Path,
+) -> None:
+    (monorepo / "deploy/charts/worker/values-dev.yaml").write_text(
+        (monorepo / "deploy/charts/worker/values-dev.yaml")
+        .read_text(encoding="utf-8")
+        .replace('tag: "worker-1"', 'tag: ""'),
+        encoding="utf-8",
+    )
+    result = promote(monorepo, "--env", "staging")
+    assert result.returncode == 0, result.stderr
+    assert "deploy/charts/worker/values-dev.yaml sets no image.tag yet: worker skipped" in (
+        result.stdout
+    )
+    assert service_tag(monorepo, "api", "staging") == "api-1"
+    assert service_tag(monorepo, "worker", "staging") == ""
+    # Asked for by name, the same service is a refusal.
+    refused = promote(monorepo, "--env", "staging", "--service", "worker")
+    assert refused.returncode == 2
+    assert "values-dev.yaml sets no image.tag to promote from dev" in refused.stderr
+
+
+def test_an_environment_a_service_has_no_values_file_for_is_named(monorepo: Path) -> None:
+    answers = monorepo / ".copier-answers.yml"
+    text = answers.read_text(encoding="utf-8")
+    assert "- dev\n- staging\n" in text
+    answers.write_text(text.replace("- dev\n- staging\n", "- dev\n- qa\n- staging\n"), "utf-8")
+    chart = monorepo / "deploy/charts/api"
+    (chart / "values-qa.yaml").write_bytes((chart / "values-staging.yaml").read_bytes())
+    before = values_files(monorepo)
+    result = promote(monorepo, "--env", "qa")
+    assert result.returncode == 2
+    assert (
+        "deploy/charts/worker/values-qa.yaml does not exist: the service worker has no values"
+        " for the environment qa (`make update` gives every service one)"
+    ) in result.stderr
+    assert values_files(monorepo) == before
+    # The service that has one promotes.
+    assert promote(monorepo, "--env", "qa", "--service", "api").returncode == 0
+    assert service_tag(monorepo, "api", "qa") == "api-1"

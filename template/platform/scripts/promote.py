@@ -5,12 +5,15 @@
 # ///
 """Promote an image tag to an environment by editing its values file, and nothing else.
 
-    make promote ENV=staging TAG=3f2c1d9   set that tag in values-staging.yaml
-    make promote ENV=staging               take the tag the previous environment runs
+    make promote ENV=staging TAG=3f2c1d9   set that tag in every service's values-staging.yaml
+    make promote ENV=staging               each service takes the tag its previous environment runs
     make promote ENV=prod ROLLBACK=1       go back to the tag prod ran before the last change
+    make promote ENV=staging SERVICE=api   the same for one service; the others are not touched
 
-The edit is a round trip: comments, key order and formatting of the file are kept. Running it
-twice changes nothing the second time. Any refusal exits 2 with a message and writes nothing.
+The services are the charts under deploy/charts/. The edit is a round trip: comments, key order
+and formatting of the file are kept. Running it twice changes nothing the second time. Any refusal
+exits 2 with a message and writes nothing. Promoting every service from the previous environment
+skips, with a note, a service that environment does not run yet (a service added since).
 """
 
 from __future__ import annotations
@@ -51,18 +54,25 @@ def environments(answers_file: Path) -> list[str]:
 
 def charts(root: Path, service: str | None) -> list[Path]:
     found = sorted(path.parent for path in (root / "deploy" / "charts").glob("*/Chart.yaml"))
-    if service:
-        found = [chart for chart in found if chart.name == service]
-        if not found:
-            raise Refusal(f"SERVICE={service}: no chart deploy/charts/{service}/")
     if not found:
         raise Refusal("no chart found under deploy/charts/")
+    if service:
+        names = ", ".join(chart.name for chart in found)
+        found = [chart for chart in found if chart.name == service]
+        if not found:
+            raise Refusal(
+                f"SERVICE={service}: no chart deploy/charts/{service}/ (services: {names})"
+            )
     return found
 
 
-def read_tag(values_file: Path) -> str | None:
+def read_tag(root: Path, values_file: Path) -> str | None:
     if not values_file.is_file():
-        raise Refusal(f"{values_file} does not exist")
+        env = values_file.stem.removeprefix("values-")
+        raise Refusal(
+            f"{values_file.relative_to(root)} does not exist: the service {values_file.parent.name}"
+            f" has no values for the environment {env} (`make update` gives every service one)"
+        )
     data = yaml_round_trip().load(values_file.read_text(encoding="utf-8")) or {}
     tag = (data.get("image") or {}).get("tag")
     return str(tag) if tag else None
@@ -131,22 +141,30 @@ def plan(
     if tag is not None and rollback:
         raise Refusal("give either TAG or ROLLBACK, not both")
     index = order.index(env)
-    targets = {}
+    if index == 0 and tag is None and not rollback:
+        raise Refusal(f"ENV={env} is the first environment: give TAG=<image tag>")
+    targets: dict[Path, str] = {}
+    unset: list[Path] = []
     for chart in charts(root, service):
         values_file = chart / f"values-{env}.yaml"
-        current = read_tag(values_file)
+        current = read_tag(root, values_file)
         if rollback:
             targets[values_file] = previous_tag_in_history(root, values_file, current)
         elif tag is not None:
             targets[values_file] = tag
-        elif index == 0:
-            raise Refusal(f"ENV={env} is the first environment: give TAG=<image tag>")
         else:
             source = chart / f"values-{order[index - 1]}.yaml"
-            previous = read_tag(source)
+            previous = read_tag(root, source)
             if previous is None:
-                raise Refusal(f"{source} sets no image.tag to promote from {order[index - 1]}")
-            targets[values_file] = previous
+                unset.append(source)
+            else:
+                targets[values_file] = previous
+    if unset and (service or not targets):
+        raise Refusal(
+            f"{unset[0].relative_to(root)} sets no image.tag to promote from {order[index - 1]}"
+        )
+    for source in unset:
+        print(f"{source.relative_to(root)} sets no image.tag yet: {source.parent.name} skipped")
     return targets
 
 
