@@ -39,6 +39,9 @@ class Language:
     # Shared files outside apps/<service>/ that the service's build and tests read: a change to
     # one of them selects every service of this language (scripts/ci/services.py affected).
     shared_paths: tuple[str, ...] = ()
+    # Files that pin the service's dependencies (at most two: GitLab's cache:key:files): CI
+    # caches keyed on them are downloaded again only when they change.
+    lockfiles: tuple[str, ...] = ()
 
     def as_context(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +57,7 @@ LANGUAGES: dict[str, Language] = {
         requirements="GNU make, Python 3.11+ and [uv](https://docs.astral.sh/uv/)",
         build_context="apps/$SERVICE",
         shared_paths=("ruff.toml",),
+        lockfiles=("apps/$SERVICE/requirements-dev.txt", "apps/$SERVICE/requirements.txt"),
     ),
     "node": Language(
         key="node",
@@ -75,6 +79,7 @@ LANGUAGES: dict[str, Language] = {
             "eslint.config.js",
             ".prettierrc.json",
         ),
+        lockfiles=("pnpm-lock.yaml",),
     ),
     "go": Language(
         key="go",
@@ -87,6 +92,7 @@ LANGUAGES: dict[str, Language] = {
             "`go test -race`"
         ),
         build_context="apps/$SERVICE",
+        lockfiles=("apps/$SERVICE/go.mod", "apps/$SERVICE/go.sum"),
     ),
     "java": Language(
         key="java",
@@ -96,6 +102,7 @@ LANGUAGES: dict[str, Language] = {
         ),
         requirements="GNU make, JDK 25 (set JAVA_HOME) and Maven 3.8+",
         build_context="apps/$SERVICE",
+        lockfiles=("apps/$SERVICE/pom.xml",),
     ),
 }
 

@@ -8,13 +8,16 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.helpers import render, run
+from tests.monorepo import add_service, build_monorepo, make
+from tests.update.gitrepo import GIT_ENV, git, snapshot_template
 
 THRESHOLD_PASS_OUTPUT = "meets the threshold of"
 
@@ -37,7 +40,7 @@ def test_shell_scripts_are_executable_and_pass_shellcheck(
     scripts: Path, tool: Callable[[str], str]
 ) -> None:
     found = shell_scripts(scripts)
-    assert {path.name for path in found} >= {"changed-services", "sticky-comment"}
+    assert {path.name for path in found} >= {"sticky-comment", "gitops"}
     for path in found:
         assert os.access(path, os.X_OK), f"{path.name} is not executable"
     run([tool("shellcheck"), "--shell=bash", "--severity=style", *found])
@@ -51,10 +54,12 @@ def test_posix_scripts_pass_shellcheck_as_sh(scripts: Path, tool: Callable[[str]
     run([tool("shellcheck"), "--shell=sh", "--severity=style", *found])
 
 
-def test_coverage_report_is_ruff_clean_and_strictly_typed(
-    scripts: Path, tool: Callable[[str], str]
+@pytest.mark.parametrize("name", ["coverage_report.py", "services.py"])
+def test_python_scripts_are_ruff_clean_and_strictly_typed(
+    scripts: Path, tool: Callable[[str], str], name: str
 ) -> None:
-    script = scripts / "coverage_report.py"
+    script = scripts / name
+    assert os.access(script, os.X_OK), f"{name} is not executable"
     project = scripts.parent.parent
     # From the project root, as a developer runs it: the project's own ruff settings apply.
     run([tool("ruff"), "format", "--check", "--diff", script], cwd=project)
@@ -259,28 +264,21 @@ def test_coverage_report_refuses_a_threshold_that_is_not_a_percentage(
     assert "--threshold" in stderr
 
 
-# --- changed-services ----------------------------------------------------------------------------
+# --- services.py: the services a change selects ---------------------------------------------------
+
+# FOUR_SERVICES plus a second Node service: shared workspace paths select both Node services.
+SERVICES = ("api", "ledger", "shop", "web", "worker")
+NODE = ["shop", "web"]
 
 
-class Repo:
-    """A real git repository in a temporary folder."""
+class Monorepo:
+    """A real monorepo built by the documented commands; each case commits on a detached HEAD."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.mkdir()
-        self.git("init", "--quiet", "--initial-branch=main")
 
     def git(self, *args: str) -> str:
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(self.path),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": "CI test",
-            "GIT_AUTHOR_EMAIL": "ci@example.com",
-            "GIT_COMMITTER_NAME": "CI test",
-            "GIT_COMMITTER_EMAIL": "ci@example.com",
-        }
-        return run(["git", *args], cwd=self.path, env=env).stdout.strip()
+        return git(self.path, *args).strip()
 
     def commit(self, files: dict[str, str | None], message: str = "change") -> str:
         """Write (or delete, with None) files and commit them; returns the commit sha."""
@@ -295,91 +293,252 @@ class Repo:
         self.git("commit", "--quiet", "--allow-empty", "-m", message)
         return self.git("rev-parse", "HEAD")
 
+    def services(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """scripts/ci/services.py of the repository, run from its root as CI runs it."""
+        command = ["python3", "scripts/ci/services.py", *args]
+        return run(command, cwd=self.path, env={**os.environ, **GIT_ENV}, check=check)
+
+    def names(self, *args: str) -> list[str]:
+        completed = self.services(*args)
+        services: list[dict[str, str]] = json.loads(completed.stdout)
+        # One line of JSON: what $GITHUB_OUTPUT and a job matrix take.
+        assert completed.stdout == json.dumps(services, separators=(",", ":")) + "\n"
+        return [service["name"] for service in services]
+
+
+@pytest.fixture(scope="module")
+def monorepo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    template = snapshot_template(tmp_path_factory.mktemp("template"))
+    project = build_monorepo(template, tmp_path_factory.mktemp("monorepo") / "shop")
+    add_service(project, "shop", "node")
+    return project
+
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    """apps/a and apps/b are services; apps/notes has no Makefile, so it is not one."""
-    repository = Repo(tmp_path / "repo")
-    repository.commit(
-        {
-            "Makefile": "lint test:\n",
-            "README.md": "# monorepo\n",
-            "apps/a/Makefile": "lint test:\n",
-            "apps/a/main.py": "A = 1\n",
-            "apps/b/Makefile": "lint test:\n",
-            "apps/b/main.py": "B = 1\n",
-            "apps/notes/todo.md": "- nothing\n",
-            "deploy/charts/a/values.yaml": "replicaCount: 1\n",
-            "scripts/ci/helper": "#!/bin/sh\n",
-            ".github/workflows/ci.yml": "name: CI\n",
-        },
-        "initial",
-    )
-    return repository
-
-
-def changed(scripts: Path, repo: Repo, base: str, head: str = "HEAD") -> list[str]:
-    completed = run([scripts / "changed-services", base, head], cwd=repo.path)
-    services: list[str] = json.loads(completed.stdout)
-    assert completed.stdout == json.dumps(services, separators=(",", ":")) + "\n"
-    return services
+def monorepo(monorepo_path: Path) -> Iterator[Monorepo]:
+    """The module's monorepo on a detached HEAD at main; main is restored afterwards."""
+    repo = Monorepo(monorepo_path)
+    repo.git("checkout", "--quiet", "--detach", "main")
+    yield repo
+    repo.git("checkout", "--quiet", "--force", "main")
+    repo.git("clean", "-fdq")
 
 
 @pytest.mark.parametrize(
     ("files", "expected"),
     [
-        ({"apps/a/main.py": "A = 2\n"}, ["a"]),
-        ({"apps/b/main.py": "B = 2\n", "apps/a/new.py": "\n"}, ["a", "b"]),
-        ({"apps/a/main.py": None}, ["a"]),  # a deletion is a change
-        ({"README.md": "# changed\n", "apps/notes/todo.md": "- more\n"}, []),
-        ({"apps/c/Makefile": "lint test:\n"}, ["c"]),  # a new service
-        ({"apps/b": None}, []),  # a removed service has nothing left to build
-        ({"scripts/ci/helper": "#!/bin/sh\n# v2\n"}, ["a", "b"]),
-        ({".github/workflows/ci.yml": "name: CI 2\n"}, ["a", "b"]),
-        ({"deploy/charts/a/values.yaml": "replicaCount: 2\n"}, ["a", "b"]),
-        ({"Makefile": "lint test help:\n"}, ["a", "b"]),
+        ({"apps/worker/main.go": "package main\n"}, ["worker"]),
+        ({"apps/ledger/src/main/java/Extra.java": "class Extra {}\n"}, ["ledger"]),
+        ({"deploy/charts/web/values-dev.yaml": "replicaCount: 2\n"}, ["web"]),
+        ({"deploy/charts/api/templates/extra.yaml": "# extra\n"}, ["api"]),
+        ({"packages/logger/src/x.ts": "export const x = 1;\n"}, NODE),
+        ({"pnpm-lock.yaml": "lockfileVersion: '9.0'\n"}, NODE),
+        ({"tsconfig.base.json": "{}\n"}, NODE),
+        ({"ruff.toml": "line-length = 99\n"}, ["api"]),
+        ({"apps/api/app.py": "\n", "apps/web/x.ts": "\n"}, ["api", "web"]),
+        ({"Makefile": "all:\n"}, list(SERVICES)),
+        ({".github/workflows/ci.yml": "name: CI\n"}, list(SERVICES)),
+        ({"scripts/ci/x": "#!/bin/sh\n"}, list(SERVICES)),
+        ({".copier-answers.yml": "_commit: v9\n"}, list(SERVICES)),
+        ({".gitlab-ci.yml": "stages: []\n"}, list(SERVICES)),
+        ({"docs/operations.md": "# Operations\n"}, []),
+        ({"deploy/argocd/applicationset.yaml": "kind: ApplicationSet\n"}, []),
+        ({"README.md": "# shop\n", "apps/README.md": "services\n"}, []),
+        ({"apps/worker": None, "deploy/charts/worker": None}, []),  # a deleted service
+        ({"apps/worker": None, "apps/api/app.py": "\n"}, ["api"]),
     ],
+    ids=lambda value: ",".join(value) if isinstance(value, dict) else None,
 )
-def test_changed_services_lists_the_services_a_commit_touches(
-    scripts: Path, repo: Repo, files: dict[str, str | None], expected: list[str]
+def test_a_change_selects_the_services_that_watch_its_paths(
+    monorepo: Monorepo, files: dict[str, str | None], expected: list[str]
 ) -> None:
-    base = repo.git("rev-parse", "HEAD")
-    repo.commit(files)
-    assert changed(scripts, repo, base) == expected
+    base = monorepo.git("rev-parse", "HEAD")
+    monorepo.commit(files)
+    assert monorepo.names("affected", base, "HEAD") == expected
 
 
-def test_changed_services_compares_a_pull_request_with_its_merge_base(
-    scripts: Path, repo: Repo
-) -> None:
-    repo.git("checkout", "--quiet", "-b", "feature")
-    feature = repo.commit({"apps/a/main.py": "A = 3\n"})
-    repo.git("checkout", "--quiet", "main")
-    main = repo.commit({"apps/b/main.py": "B = 3\n"})  # main moved on meanwhile
-    assert changed(scripts, repo, main, feature) == ["a"]
+def test_the_monorepo_fixture_has_the_five_services(monorepo: Monorepo) -> None:
+    assert monorepo.names("list") == list(SERVICES)
+    # Listing at an older revision reads the descriptors of that revision.
+    assert monorepo.names("list", "main~1") == ["api", "ledger", "web", "worker"]
 
 
 @pytest.mark.parametrize("base", ["", "0" * 40, "1234567890abcdef1234567890abcdef12345678"])
-def test_changed_services_lists_every_service_without_a_usable_base(
-    scripts: Path, repo: Repo, base: str
+def test_every_service_is_selected_without_a_usable_base(monorepo: Monorepo, base: str) -> None:
+    monorepo.commit({"docs/operations.md": "# changed\n"})
+    completed = monorepo.services("affected", base, "HEAD")
+    assert [service["name"] for service in json.loads(completed.stdout)] == list(SERVICES)
+    if base.startswith("1234"):
+        assert "is not in this clone; selecting every service" in completed.stderr
+
+
+def test_unrelated_histories_select_every_service(monorepo: Monorepo) -> None:
+    main = monorepo.git("rev-parse", "HEAD")
+    monorepo.git("checkout", "--quiet", "--orphan", "unrelated")
+    orphan = monorepo.commit({"docs/x.md": "x\n"}, "unrelated history")
+    monorepo.git("checkout", "--quiet", "--detach", main)
+    monorepo.commit({"docs/operations.md": "# changed\n"})
+    completed = monorepo.services("affected", orphan, "HEAD")
+    assert [service["name"] for service in json.loads(completed.stdout)] == list(SERVICES)
+    assert "share no history" in completed.stderr
+    monorepo.git("branch", "--quiet", "-D", "unrelated")
+
+
+def test_a_pull_request_is_compared_with_its_merge_base(monorepo: Monorepo) -> None:
+    start = monorepo.git("rev-parse", "HEAD")
+    feature = monorepo.commit({"apps/worker/extra.go": "package main\n"})
+    monorepo.git("checkout", "--quiet", "--detach", start)
+    main = monorepo.commit({"apps/api/app.py": "\n"})  # main moved on meanwhile
+    assert monorepo.names("affected", main, feature) == ["worker"]
+
+
+def test_the_listed_fields_are_the_descriptor_annotations(monorepo: Monorepo) -> None:
+    """The small reader of services.py agrees with a YAML parser on the template's descriptors."""
+    listed = json.loads(monorepo.services("list").stdout)
+    for service in listed:
+        descriptor = yaml.safe_load(
+            (monorepo.path / "apps" / service["name"] / "catalog-info.yaml").read_text("utf-8")
+        )
+        annotations = descriptor["metadata"]["annotations"]
+        assert descriptor["metadata"]["name"] == service["name"]
+        assert service == {
+            "name": service["name"],
+            "language": annotations["devops-template/language"],
+            "build_context": annotations["devops-template/build-context"],
+            "dockerfile": annotations["devops-template/dockerfile"],
+            "image": annotations["devops-template/image"],
+            "chart": annotations["devops-template/chart"],
+        }
+    by_name = {service["name"]: service for service in listed}
+    assert by_name["web"]["build_context"] == "."
+    assert by_name["worker"] == {
+        "name": "worker",
+        "language": "go",
+        "build_context": "apps/worker",
+        "dockerfile": "apps/worker/Dockerfile",
+        "image": "ghcr.io/my-org/worker",
+        "chart": "deploy/charts/worker",
+    }
+
+
+HAND_WRITTEN = """\
+--- # a Backstage descriptor as a person might write it
+kind: Component
+apiVersion: backstage.io/v1alpha1
+metadata:
+  annotations:
+    'devops-template/image': 'ghcr.io/acme/billing'   # quoted key and value
+    devops-template/language: go # trailing comment
+    devops-template/watch: apps/billing/ deploy/charts/billing/ libs/money/
+    backstage.io/techdocs-ref: dir:.
+  name: "billing"
+  links:
+    - url: https://example.com/billing
+      title: "Dashboard: billing"
+spec:
+  type: service
+---
+metadata:
+  name: not-this-document
+"""
+
+
+def test_a_hand_written_descriptor_is_read_with_defaults_for_missing_fields(
+    monorepo: Monorepo,
 ) -> None:
-    repo.commit({"apps/a/main.py": "A = 4\n"})
-    assert changed(scripts, repo, base) == ["a", "b"]
+    base = monorepo.git("rev-parse", "HEAD")
+    monorepo.commit({"apps/billing/catalog-info.yaml": HAND_WRITTEN})
+    listed = {service["name"]: service for service in json.loads(monorepo.services("list").stdout)}
+    assert listed["billing"] == {
+        "name": "billing",
+        "language": "go",
+        "build_context": "apps/billing",
+        "dockerfile": "apps/billing/Dockerfile",
+        "image": "ghcr.io/acme/billing",
+        "chart": "deploy/charts/billing",
+    }
+    monorepo.commit({"libs/money/rate.go": "package money\n"})
+    assert monorepo.names("affected", f"{base}", "HEAD") == ["billing"]
+    head = monorepo.git("rev-parse", "HEAD")
+    assert monorepo.names("affected", f"{head}~1", "HEAD") == ["billing"]
 
 
-def test_changed_services_ignores_folders_with_unsafe_names(scripts: Path, repo: Repo) -> None:
-    base = repo.git("rev-parse", "HEAD")
-    repo.commit({"apps/Bad Name/Makefile": "lint:\n", "apps/a/main.py": "A = 5\n"})
-    completed = run([scripts / "changed-services", base, "HEAD"], cwd=repo.path)
-    assert completed.stdout == '["a"]\n'
-    assert "ignoring apps/Bad Name" in completed.stderr
+@pytest.mark.parametrize(
+    ("descriptor", "message"),
+    [
+        ("metadata:\n  name: billing\n", "devops-template/language is missing"),
+        (
+            "metadata:\n  name: billing\n  annotations:\n    devops-template/language: go\n"
+            "    devops-template/image: |\n      ghcr.io/acme/billing\n",
+            "write the value on one line",
+        ),
+        (
+            "metadata:\n  name: other\n  annotations:\n    devops-template/language: go\n"
+            "    devops-template/image: ghcr.io/acme/billing\n",
+            "not the folder name 'billing'",
+        ),
+        (
+            "metadata:\n  name: billing\n  annotations:\n    devops-template/language: go\n"
+            '    devops-template/image: "ghcr.io/acme/billing; rm -rf /"\n',
+            "is not host/repository",
+        ),
+        (
+            "metadata:\n  name: billing\n  annotations:\n    devops-template/language: go\n"
+            "    devops-template/image: ghcr.io/acme/billing\n"
+            "    devops-template/build-context: ../outside\n",
+            "is not a path inside the repository",
+        ),
+    ],
+)
+def test_an_unreadable_or_unsafe_descriptor_fails_with_its_file_named(
+    monorepo: Monorepo, descriptor: str, message: str
+) -> None:
+    monorepo.commit({"apps/billing/catalog-info.yaml": descriptor})
+    completed = monorepo.services("list", check=False)
+    assert completed.returncode == 1
+    assert completed.stdout == ""
+    assert "apps/billing/catalog-info.yaml" in completed.stderr
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
 
 
-@pytest.mark.parametrize("args", [[], ["HEAD"], ["HEAD", "no-such-revision"]])
-def test_changed_services_refuses_bad_arguments(scripts: Path, repo: Repo, args: list[str]) -> None:
-    completed = run([scripts / "changed-services", *args], cwd=repo.path, check=False)
+@pytest.mark.parametrize("folder", ["Billing", "bill_ing", "-billing", "a" * 64])
+def test_a_folder_that_is_not_a_dns_label_is_ignored_with_a_message(
+    monorepo: Monorepo, folder: str
+) -> None:
+    base = monorepo.git("rev-parse", "HEAD")
+    descriptor = HAND_WRITTEN.replace("billing", folder)
+    monorepo.commit({f"apps/{folder}/catalog-info.yaml": descriptor, "apps/api/x.py": "\n"})
+    completed = monorepo.services("affected", base, "HEAD")
+    assert [service["name"] for service in json.loads(completed.stdout)] == ["api"]
+    assert f"ignoring apps/{folder}: a service name is a DNS-1123 label" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["affected"],
+        ["affected", "HEAD"],
+        ["affected", "HEAD", "no-such-revision"],
+        ["list", "no-such-revision"],
+        ["frobnicate"],
+    ],
+)
+def test_services_refuses_bad_arguments_with_a_usage_message(
+    monorepo: Monorepo, args: list[str]
+) -> None:
+    completed = monorepo.services(*args, check=False)
     assert completed.returncode == 2
     assert completed.stdout == ""
-    assert completed.stderr
+    assert "usage: services.py" in completed.stderr
+
+
+def test_make_affected_runs_the_same_command(monorepo: Monorepo) -> None:
+    base = monorepo.git("rev-parse", "HEAD")
+    monorepo.commit({"apps/worker/main.go": "package main\n"})
+    completed = make(monorepo.path, "--no-print-directory", "affected", f"BASE={base}")
+    assert [service["name"] for service in json.loads(completed.stdout)] == ["worker"]
 
 
 # --- sticky-comment ------------------------------------------------------------------------------

@@ -13,9 +13,12 @@ import yaml
 from extensions.registries import REGISTRIES
 from tests.ci.gitlab_local import as_gitlab_repository, gitlab_ci_local, listed_jobs
 from tests.helpers import render, run
+from tests.monorepo import build_monorepo
+from tests.update.gitrepo import snapshot_template
 
 PAIRS = [(provider, registry) for provider in ("github", "gitlab") for registry in REGISTRIES]
-GITLAB_FILES = [".gitlab-ci.yml", ".gitlab/ci/services.yml", ".gitlab/ci/template-update.yml"]
+# Registries whose CI login is an OIDC token exchange (no stored secret).
+OIDC = sorted(name for name, registry in REGISTRIES.items() if registry.kaniko_auth != "basic")
 # What a leaked credential looks like: token prefixes and a basic-auth blob in a config.
 CREDENTIAL = re.compile(
     r"gh[pousr]_[A-Za-z0-9]{20,}|glpat-[A-Za-z0-9_-]{20}|AKIA[0-9A-Z]{16}|"
@@ -40,23 +43,30 @@ def test_ci_of_every_pair_passes_its_validators(
         run([tool("zizmor"), "--offline", "--persona", "auditor", *workflows], cwd=project)
     else:
         schema = [tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci"]
-        run([*schema, *GITLAB_FILES], cwd=project)
+        files = [project / ".gitlab-ci.yml", *sorted((project / ".gitlab").rglob("*.yml"))]
+        run([*schema, *files], cwd=project)
         repository = as_gitlab_repository(project, tmp_path)
         listed = gitlab_ci_local(repository, tool, "--list-all")
-        assert {"build:my-service", "deploy:my-service:prod"} <= set(listed_jobs(listed.stdout))
+        assert any("my-service" in job for job in listed_jobs(listed.stdout))
     run([tool("yamllint"), "--strict", "."], cwd=project)
 
 
-def test_chart_and_ci_push_to_the_chosen_registry(pair: tuple[str, str, Path]) -> None:
+def test_chart_descriptor_and_ci_push_to_the_chosen_registry(pair: tuple[str, str, Path]) -> None:
     provider, registry, project = pair
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    answers = yaml.safe_load((project / ".copier-answers.my-service.yml").read_text("utf-8"))
     image = f"{answers['registry_host']}/{answers['image_repository']}"
     values = yaml.safe_load((project / "deploy/charts/my-service/values.yaml").read_text("utf-8"))
     assert values["image"]["repository"] == image
     pulls = values["imagePullSecrets"]
     assert bool(pulls) is REGISTRIES[registry].pull_secret
-    ci = project / (".github/workflows/ci.yml" if provider == "github" else ".gitlab-ci.yml")
-    assert image in ci.read_text(encoding="utf-8")
+    # CI reads the image from the service's descriptor at run time.
+    descriptor = yaml.safe_load((project / "apps/my-service/catalog-info.yaml").read_text("utf-8"))
+    assert descriptor["metadata"]["annotations"]["devops-template/image"] == image
+    if provider == "github":
+        text = (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+        assert "${{ matrix.service.image }}" in text
+        assert f"REGISTRY: {answers['registry_host']}" in text
+        assert image not in text
 
 
 def test_ci_logs_in_the_modern_way_for_each_registry(pair: tuple[str, str, Path]) -> None:
@@ -104,3 +114,26 @@ def test_operations_guide_lists_exactly_the_secrets_to_create(pair: tuple[str, s
     for secret in REGISTRIES[registry].secrets[provider]:
         assert f"`{secret.name}`" in guide
     assert REGISTRIES[registry].auth[provider] in guide
+
+
+@pytest.fixture(scope="module", params=OIDC)
+def oidc_monorepo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The four-service monorepo on GitHub with a registry that CI logs in to with OIDC."""
+    template = snapshot_template(tmp_path_factory.mktemp("template"))
+    destination = tmp_path_factory.mktemp("monorepo") / "shop"
+    return build_monorepo(template, destination, registry=str(request.param))
+
+
+def test_four_service_monorepo_with_an_oidc_registry_passes_actionlint_and_zizmor(
+    oidc_monorepo: Path, tool: Callable[[str], str]
+) -> None:
+    workflows = sorted((oidc_monorepo / ".github" / "workflows").glob("*.yml"))
+    run([tool("actionlint"), "-shellcheck", tool("shellcheck"), *workflows], cwd=oidc_monorepo)
+    run([tool("zizmor"), "--offline", "--persona", "auditor", *workflows], cwd=oidc_monorepo)
+    publish = yaml.safe_load((oidc_monorepo / ".github/workflows/ci.yml").read_text("utf-8"))[
+        "jobs"
+    ]["publish"]
+    assert publish["permissions"]["id-token"] == "write"
+    assert publish["strategy"]["matrix"] == {
+        "service": "${{ fromJSON(needs.changes.outputs.services) }}"
+    }
