@@ -7,24 +7,36 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from tests.helpers import run
 from tests.update.gitrepo import GIT_ENV, commit_all, git
+
+GITLAB_URL = "git@gitlab.example.com:my-org/my-service.git"
 
 
 def as_gitlab_repository(rendered: Path, where: Path) -> Path:
     """A copy of a rendered project as a git repository with main pushed to an origin."""
     project = where / "project"
     shutil.copytree(rendered, project)
-    remote = where / "origin.git"
-    git(where, "init", "-q", "--bare", "-b", "main", str(remote))
     git(project, "init", "-q", "-b", "main")
     commit_all(project, "generated")
+    return with_gitlab_origin(project, where / "origin.git")
+
+
+def with_gitlab_origin(project: Path, remote: Path) -> Path:
+    """`project` (a git repository on main) with main pushed to a bare `remote` as its origin.
+
+    The remote's URL then looks like GitLab's: gitlab-ci-local derives the project path from it
+    and never fetches; origin/main stays the base that rules:changes compare with.
+    """
+    git(remote.parent, "init", "-q", "--bare", "-b", "main", str(remote))
     git(project, "remote", "add", "origin", str(remote))
     git(project, "push", "-q", "-u", "origin", "main")
     git(project, "remote", "set-head", "origin", "main")
-    # gitlab-ci-local derives the project path from the remote's URL; it never fetches.
-    git(project, "remote", "set-url", "origin", "git@gitlab.example.com:my-org/my-service.git")
+    git(project, "remote", "set-url", "origin", GITLAB_URL)
     return project
 
 
@@ -38,6 +50,13 @@ def gitlab_ci_local(
         "PATH": os.pathsep.join([str(Path(tool("uv")).parent), os.environ["PATH"]]),
     }
     return run([tool("gitlab-ci-local"), *args], cwd=project, env=env, timeout=900)
+
+
+def preview(project: Path, tool: Callable[[str], str], *args: str) -> dict[str, Any]:
+    """The pipeline as gitlab-ci-local resolves it: includes merged, `extends` applied."""
+    output = gitlab_ci_local(project, tool, "--preview", *args).stdout
+    merged: dict[str, Any] = yaml.safe_load(output[output.index("---") :])
+    return merged
 
 
 def listed_jobs(output: str) -> dict[str, dict[str, str]]:

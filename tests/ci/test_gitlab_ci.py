@@ -1,9 +1,17 @@
-"""GitLab CI of a generated project: parsed by gitlab-ci-local, run for real, API script tested."""
+"""GitLab CI of generated projects: the GitLab schema, gitlab-ci-local, jobs run for real.
+
+One project with one Python service (helm deploys) and two four-service monorepos built by the
+documented commands (tests/monorepo.py: api/python, worker/go, web/node, ledger/java), one
+promoting through Argo CD and one deploying with helm.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -14,10 +22,26 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from tests.ci.gitlab_local import as_gitlab_repository, gitlab_ci_local, listed_jobs
+from extensions.context import LANGUAGES
+from tests.ci.gitlab_local import (
+    as_gitlab_repository,
+    gitlab_ci_local,
+    listed_jobs,
+    preview,
+    with_gitlab_origin,
+)
 from tests.helpers import render, run
+from tests.monorepo import FOUR_SERVICES, build_monorepo, tool_env
+from tests.update.gitrepo import commit_all, git, snapshot_template
 
 Tool = Callable[[str], str]
+SERVICES = dict(FOUR_SERVICES)
+ENVIRONMENTS = ("dev", "staging", "prod")
+# What selects every service besides its own paths: the CI definitions, scripts and Makefile.
+PLATFORM_PATHS = [".gitlab-ci.yml", ".gitlab/ci/*.yml", "scripts/**/*", "Makefile"]
+TOOLCHAINS = {f".toolchain-{language}" for language in LANGUAGES}
+# What copies of a project leave out: gitlab-ci-local's work folder and installed dependencies.
+IGNORED = shutil.ignore_patterns(".gitlab-ci-local", "node_modules", ".venv")
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +51,67 @@ def gitlab_project(copie_session: Any, tmp_path_factory: pytest.TempPathFactory)
     return as_gitlab_repository(rendered, tmp_path_factory.mktemp("gitlab"))
 
 
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return snapshot_template(tmp_path_factory.mktemp("template"))
+
+
+def gitlab_monorepo(template: Path, where: Path, **answers: Any) -> Path:
+    project = build_monorepo(template, where / "project", ci_provider="gitlab", **answers)
+    return with_gitlab_origin(project, where / "origin.git")
+
+
+@pytest.fixture(scope="module")
+def monorepo(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four services of four languages on GitLab, promoted through Argo CD (the default)."""
+    return gitlab_monorepo(template_repo, tmp_path_factory.mktemp("argocd"))
+
+
+@pytest.fixture(scope="module")
+def helm_monorepo(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same four services, deployed by helm from CI."""
+    return gitlab_monorepo(template_repo, tmp_path_factory.mktemp("helm"), deploy_target="helm")
+
+
+def ci_files(project: Path) -> list[Path]:
+    """.gitlab-ci.yml and every file it includes."""
+    gitlab = project / ".gitlab" / "ci"
+    return [
+        project / ".gitlab-ci.yml",
+        *sorted(gitlab.glob("*.yml")),
+        *sorted((gitlab / "services").glob("*.yml")),
+    ]
+
+
 def pipeline(project: Path) -> dict[str, Any]:
-    """.gitlab-ci.yml and its local includes merged into one mapping."""
+    """The files as written, merged into one mapping (no extends applied)."""
     merged: dict[str, Any] = {}
-    for name in (".gitlab-ci.yml", ".gitlab/ci/services.yml", ".gitlab/ci/template-update.yml"):
-        merged.update(yaml.safe_load((project / name).read_text(encoding="utf-8")))
+    for path in ci_files(project):
+        merged.update(yaml.safe_load(path.read_text(encoding="utf-8")))
     return merged
+
+
+def ancestors(jobs: dict[str, Any], name: str) -> list[str]:
+    """Every template a job extends, directly or through another template."""
+    extends = jobs[name].get("extends", [])
+    parents = [extends] if isinstance(extends, str) else list(extends)
+    return [found for parent in parents for found in (parent, *ancestors(jobs, parent))]
+
+
+def descriptor(project: Path, service: str) -> dict[str, str]:
+    catalog = project / "apps" / service / "catalog-info.yaml"
+    annotations: dict[str, str] = yaml.safe_load(catalog.read_text("utf-8"))["metadata"][
+        "annotations"
+    ]
+    return {key.removeprefix("devops-template/"): value for key, value in annotations.items()}
+
+
+def change_paths(job: dict[str, Any]) -> list[list[str]]:
+    """The rules:changes path lists of a resolved job."""
+    return [rule["changes"]["paths"] for rule in job["rules"] if "changes" in rule]
+
+
+# --- the default project: one Python service ------------------------------------------------------
 
 
 def test_gitlab_ci_local_reads_the_pipeline_with_every_job(
@@ -51,17 +130,45 @@ def test_gitlab_ci_local_reads_the_pipeline_with_every_job(
     assert {"template-update", "deploy:my-service:dev", "deploy:my-service:prod"} <= set(everything)
 
 
-def test_only_changed_services_run_and_schedules_run_only_the_update(gitlab_project: Path) -> None:
+@pytest.mark.parametrize("fixture", ["gitlab_project", "monorepo", "helm_monorepo"])
+def test_every_ci_file_matches_the_gitlab_schema_and_yamllint(
+    fixture: str, request: pytest.FixtureRequest, tool: Tool
+) -> None:
+    project: Path = request.getfixturevalue(fixture)
+    files = ci_files(project)
+    assert project / ".gitlab" / "ci" / "custom.yml" in files
+    assert not (project / ".gitlab" / "ci" / "services.yml").exists()
+    run([tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", *files], cwd=project)
+    run([tool("yamllint"), "--strict", *files], cwd=project)
+
+
+@pytest.mark.parametrize("fixture", ["gitlab_project", "monorepo"])
+def test_every_job_script_passes_shellcheck_as_posix_sh(
+    fixture: str, request: pytest.FixtureRequest, tool: Tool, tmp_path: Path
+) -> None:
+    """The job images differ (kaniko's busybox, Alpine for helm, Debian): plain sh only."""
+    project: Path = request.getfixturevalue(fixture)
+    scripts = []
+    for name, job in preview(project, tool).items():
+        if isinstance(job, dict) and "script" in job:
+            script = tmp_path / f"{name.replace(':', '_')}.sh"
+            lines = ["#!/bin/sh", *job.get("before_script", []), *job["script"]]
+            script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            scripts.append(script)
+    assert {path.stem for path in scripts} >= {"build_my-service", "template-update"} or {
+        "promote",
+        "promote_worker_dev",
+    } <= {path.stem for path in scripts}
+    run([tool("shellcheck"), "--shell=sh", "--severity=style", *scripts])
+
+
+def test_schedules_run_only_the_update_and_triggers_no_service_job(gitlab_project: Path) -> None:
     jobs = pipeline(gitlab_project)
-    rules = jobs[".my-service"]["rules"]
+    rules = jobs[".service:my-service"]["rules"]
     assert rules[0] == {
         "if": '$CI_PIPELINE_SOURCE == "schedule" || $CI_PIPELINE_SOURCE == "trigger"',
         "when": "never",
     }
-    merge_request = rules[1]
-    assert merge_request["changes"]["compare_to"] == "refs/heads/main"
-    assert "apps/my-service/**/*" in merge_request["changes"]["paths"]
-    assert rules[2]["changes"]["paths"] == merge_request["changes"]["paths"]
     assert jobs["template-update"]["rules"] == [
         {"if": '$CI_PIPELINE_SOURCE == "schedule" && $TEMPLATE_UPDATE == "true"'}
     ]
@@ -78,27 +185,402 @@ def test_workflow_avoids_duplicate_pipelines_and_jobs_are_interruptible(
     assert jobs[".deploy"]["interruptible"] is False
 
 
-def test_deploys_run_in_order_with_a_manual_protected_production(gitlab_project: Path) -> None:
-    jobs = pipeline(gitlab_project)
-    dev, staging, prod = (jobs[f"deploy:my-service:{env}"] for env in ("dev", "staging", "prod"))
-    assert dev["needs"] == ["build:my-service"]
-    assert staging["needs"] == ["build:my-service", "deploy:my-service:dev"]
-    assert prod["needs"] == ["build:my-service", "deploy:my-service:staging"]
-    assert [job["environment"]["deployment_tier"] for job in (dev, staging, prod)] == [
-        "development",
-        "staging",
-        "production",
+def test_platform_ci_files_name_no_service(monorepo: Path) -> None:
+    """The template-owned platform files serve any set of services: none is written in them."""
+    platform = [path for path in ci_files(monorepo) if path.parent.name != "services"] + [
+        monorepo / ".gitlab" / "CODEOWNERS"
     ]
-    assert prod["rules"][0]["when"] == "manual"
-    assert "when" not in dev["rules"][0]
-    assert {job["resource_group"] for job in (dev, staging, prod)} == {
-        "my-service-dev",
-        "my-service-staging",
-        "my-service-prod",
-    }
-    script = " ".join(jobs[".deploy"]["script"])
+    for name in SERVICES:
+        # where a service's name would stand: paths, image, job and namespace names
+        word = re.compile(
+            rf"(apps/|charts/|/|:|SERVICE: ){name}\b|\b{name}-({'|'.join(ENVIRONMENTS)})"
+        )
+        for path in platform:
+            text = path.read_text(encoding="utf-8")
+            assert not word.search(text), f"{path.name} names the service {name}"
+
+
+# --- a monorepo: every service's jobs, toolchain, paths and image ---------------------------------
+
+
+def test_every_service_has_lint_test_coverage_and_build_jobs(monorepo: Path, tool: Tool) -> None:
+    listed = listed_jobs(gitlab_ci_local(monorepo, tool, "--list-all").stdout)
+    for name in SERVICES:
+        assert {f"lint:{name}", f"test:{name}", f"coverage:{name}", f"build:{name}"} <= set(listed)
+        assert listed[f"coverage:{name}"]["needs"] == f"[test:{name}]"
+        assert listed[f"build:{name}"]["needs"] == f"[lint:{name},coverage:{name}]"
+    services_files = sorted(p.stem for p in (monorepo / ".gitlab/ci/services").glob("*.yml"))
+    assert services_files == sorted(SERVICES)
+
+
+def test_lint_and_test_jobs_use_their_own_languages_toolchain_and_cache(
+    monorepo: Path, tool: Tool
+) -> None:
+    written = pipeline(monorepo)
+    resolved = preview(monorepo, tool)
+    for name, language in SERVICES.items():
+        toolchain = written[f".toolchain-{language}"]
+        for kind in ("lint", "test"):
+            job = resolved[f"{kind}:{name}"]
+            assert TOOLCHAINS & set(ancestors(written, f"{kind}:{name}")) == {
+                f".toolchain-{language}"
+            }
+            assert job["image"] in (toolchain["image"], {"name": toolchain["image"]})
+            assert job["variables"]["SERVICE"] == name
+            (cache,) = job["cache"]
+            assert cache["paths"] == toolchain["cache"]["paths"]
+            lockfiles = [f.replace("$SERVICE", name) for f in LANGUAGES[language].lockfiles]
+            assert cache["key"] == {"files": lockfiles, "prefix": f"{language}-{name}"}
+            assert all((monorepo / lockfile).is_file() for lockfile in lockfiles)
+        for kind in ("coverage", "build"):
+            assert not TOOLCHAINS & set(ancestors(written, f"{kind}:{name}")), kind
+            assert "cache" not in resolved[f"{kind}:{name}"]
+
+
+def test_build_jobs_take_image_context_and_dockerfile_from_the_descriptor(
+    monorepo: Path, tool: Tool
+) -> None:
+    resolved = preview(monorepo, tool)
+    for name in SERVICES:
+        described = descriptor(monorepo, name)
+        variables = resolved[f"build:{name}"]["variables"]
+        assert variables["IMAGE"] == described["image"]
+        assert variables["BUILD_CONTEXT"] == described["build-context"]
+        assert variables["DOCKERFILE"] == described["dockerfile"]
+        assert resolved[f"build:{name}"]["image"]["name"].endswith("-debug")  # kaniko
+    assert resolved["build:web"]["variables"]["BUILD_CONTEXT"] == "."  # the pnpm workspace
+
+
+def test_a_services_jobs_watch_its_own_paths_and_the_platforms(monorepo: Path, tool: Tool) -> None:
+    resolved = preview(monorepo, tool)
+    for name in SERVICES:
+        watched = [
+            f"{path}**/*" if path.endswith("/") else path
+            for path in descriptor(monorepo, name)["watch"].split()
+        ]
+        expected = [*watched, f".gitlab/ci/services/{name}.yml", *PLATFORM_PATHS]
+        for kind in ("lint", "test", "coverage", "build"):
+            job = resolved[f"{kind}:{name}"]
+            assert change_paths(job) == [expected, expected], f"{kind}:{name}"
+            merge_request = next(rule for rule in job["rules"] if "changes" in rule)
+            assert merge_request["changes"]["compare_to"] == "refs/heads/main"
+        others = [other for other in SERVICES if other != name]
+        assert not [p for p in expected for o in others if f"/{o}/" in p or p.endswith(f"/{o}.yml")]
+    assert {"packages/**/*", "pnpm-lock.yaml"} <= set(change_paths(resolved["lint:web"])[0])
+    assert "pnpm-lock.yaml" not in change_paths(resolved["lint:api"])[0]
+
+
+@pytest.fixture(scope="module")
+def merge_request_repo(monorepo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the monorepo to commit changes in; origin/main stays the merge base."""
+    copy = tmp_path_factory.mktemp("merge-request") / "project"
+    shutil.copytree(monorepo, copy, symlinks=True, ignore=IGNORED)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("changed", "selected"),
+    [
+        ("apps/worker/main.go", {"worker"}),
+        ("deploy/charts/ledger/values-dev.yaml", {"ledger"}),
+        ("packages/logger/src/index.ts", {"web"}),
+        (".gitlab/ci/services/api.yml", {"api"}),
+        ("scripts/ci/gitops", set(SERVICES)),
+        ("README.md", set()),
+    ],
+    ids=["service-code", "service-chart", "node-shared-package", "service-ci", "platform", "docs"],
+)
+def test_a_merge_request_runs_the_jobs_of_the_services_it_changes(
+    merge_request_repo: Path, tool: Tool, changed: str, selected: set[str]
+) -> None:
+    git(merge_request_repo, "reset", "-q", "--hard", "origin/main")
+    with (merge_request_repo / changed).open("a", encoding="utf-8") as handle:
+        handle.write("\n")
+    git(merge_request_repo, "add", changed)
+    git(merge_request_repo, "commit", "-q", "-m", f"Change {changed}")
+    listed = gitlab_ci_local(
+        merge_request_repo, tool, "--list", "--variable", "CI_PIPELINE_SOURCE=merge_request_event"
+    )
+    jobs = set(listed_jobs(listed.stdout))
+    expected = {f"{kind}:{name}" for name in selected for kind in ("lint", "test", "coverage")}
+    assert jobs == expected | {f"build:{name}" for name in selected}, listed.stdout
+
+
+# --- deployments and promotions ---------------------------------------------------------------
+
+
+def test_helm_deploys_each_service_to_each_environment_in_order_with_manual_production(
+    helm_monorepo: Path, tool: Tool
+) -> None:
+    listed = listed_jobs(gitlab_ci_local(helm_monorepo, tool, "--list-all").stdout)
+    resolved = preview(helm_monorepo, tool)
+    groups = set()
+    for name in SERVICES:
+        previous = None
+        for env in ENVIRONMENTS:
+            job = resolved[f"deploy:{name}:{env}"]
+            assert listed[f"deploy:{name}:{env}"]["stage"] == "deploy"
+            needs = [f"build:{name}", *([f"deploy:{name}:{previous}"] if previous else [])]
+            assert [need["job"] for need in job["needs"]] == needs
+            assert job["environment"]["name"] == env
+            assert job["variables"]["SERVICE"] == name
+            (rule,) = job["rules"]
+            assert rule["if"] == "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"
+            assert (rule.get("when") == "manual") is (env == "prod")
+            groups.add(job["resource_group"])
+            previous = env
+        tiers = [
+            resolved[f"deploy:{name}:{env}"]["environment"]["deployment_tier"]
+            for env in ENVIRONMENTS
+        ]
+        assert tiers == ["development", "staging", "production"]
+    assert len(groups) == len(SERVICES) * len(ENVIRONMENTS)
+    script = "\n".join(resolved["deploy:worker:dev"]["script"])
     assert "--atomic --wait" in script
     assert "image.digest" in script
+    assert not [job for job in listed if job.startswith("promote")]
+
+
+def test_main_promotes_each_built_service_to_the_first_environment(
+    monorepo: Path, tool: Tool
+) -> None:
+    listed = listed_jobs(gitlab_ci_local(monorepo, tool, "--list-all").stdout)
+    resolved = preview(monorepo, tool)
+    for name in SERVICES:
+        assert listed[f"promote:{name}:dev"]["needs"] == f"[build:{name}]"
+        job = resolved[f"promote:{name}:dev"]
+        (rule,) = job["rules"]
+        assert (
+            rule["if"] == '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH'
+        )
+        assert rule["changes"]["paths"] == change_paths(resolved[f"build:{name}"])[1]
+        assert job["variables"]["SERVICE"] == name
+        assert job["resource_group"] == "promote"
+
+
+def test_a_trigger_pipeline_runs_only_the_promotion(monorepo: Path, tool: Tool) -> None:
+    trigger = ("--variable", "CI_PIPELINE_SOURCE=trigger")
+    named = ("--variable", "PROMOTE_SERVICE=worker", "--variable", "PROMOTE_ENVIRONMENT=dev")
+    listed = gitlab_ci_local(monorepo, tool, "--list", *trigger, *named)
+    assert set(listed_jobs(listed.stdout)) == {"promote"}, listed.stdout
+    unnamed = gitlab_ci_local(monorepo, tool, "--list", *trigger)
+    assert set(listed_jobs(unnamed.stdout)) == set(), unnamed.stdout
+
+
+@pytest.fixture
+def promotion_repo(monorepo: Path, tmp_path: Path) -> Path:
+    """A clone of the monorepo whose origin is a real bare repository (what CI pushes to)."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(monorepo), str(origin))
+    clone = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    return clone
+
+
+def run_job(
+    project: Path, job: dict[str, Any], check: bool = True, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """The before_script and script of a resolved job, as the runner runs them, in `project`."""
+    env = {
+        **tool_env(),
+        "CI_DEFAULT_BRANCH": "main",
+        "CI_SERVER_HOST": "gitlab.example.com",
+        "CI_PROJECT_PATH": "my-org/my-service",
+        **variables,
+    }
+    for key, value in job.get("variables", {}).items():
+        env.setdefault(key, re.sub(r"\$(\w+)", lambda m: env.get(m[1], m[0]), str(value)))
+    script = "\n".join([*job.get("before_script", []), *job["script"]])
+    return run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=project, env=env, check=check)
+
+
+def values_tags(repo: Path, rev: str) -> dict[tuple[str, str], str | None]:
+    """image.tag of every service x environment at a revision of the repository."""
+    tags = {}
+    for name in SERVICES:
+        for env in ENVIRONMENTS:
+            text = git(repo, "show", f"{rev}:deploy/charts/{name}/values-{env}.yaml")
+            tags[name, env] = ((yaml.safe_load(text) or {}).get("image") or {}).get("tag")
+    return tags
+
+
+@pytest.mark.slow
+def test_promotion_moves_one_service_one_environment_at_a_time(
+    monorepo: Path, promotion_repo: Path, tool: Tool
+) -> None:
+    jobs = preview(monorepo, tool)
+    origin = promotion_repo.parent / "origin.git"
+    before = values_tags(origin, "main")
+    sha = git(promotion_repo, "rev-parse", "HEAD").strip()
+
+    run_job(promotion_repo, jobs["promote:worker:dev"], CI_COMMIT_SHA=sha)
+    after_build = values_tags(origin, "main")
+    assert after_build == {**before, ("worker", "dev"): sha}
+
+    out = run_job(
+        promotion_repo, jobs["promote"], PROMOTE_SERVICE="worker", PROMOTE_ENVIRONMENT="dev"
+    )
+    assert values_tags(origin, "main") == {**after_build, ("worker", "staging"): sha}, out.stdout
+    subject = git(origin, "log", "-1", "--format=%s", "main").strip()
+    assert subject == f"Promote worker {sha} to staging [skip ci]"
+
+    # Production goes by merge request: a branch for this service; main stays as it was.
+    main = git(origin, "rev-parse", "main").strip()
+    out = run_job(
+        promotion_repo, jobs["promote"], PROMOTE_SERVICE="worker", PROMOTE_ENVIRONMENT="staging"
+    )
+    assert git(origin, "rev-parse", "main").strip() == main
+    branch = f"promote/worker-prod-{sha}"
+    assert values_tags(origin, branch) == {**values_tags(origin, "main"), ("worker", "prod"): sha}
+    assert "PROMOTE_TOKEN is not set" in out.stdout  # the merge request needs the token
+
+    out = run_job(
+        promotion_repo, jobs["promote"], PROMOTE_SERVICE="worker", PROMOTE_ENVIRONMENT="prod"
+    )
+    assert "prod is the last environment: nothing to promote" in out.stdout
+    assert git(origin, "rev-parse", "main").strip() == main
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("service", "environment", "message"),
+    [
+        ("../../etc", "dev", "is not a service of this repository"),
+        ("billing", "dev", "is not a service of this repository"),
+        ("worker", "qa", "is not an environment of this repository"),
+    ],
+    ids=["path", "unknown-service", "unknown-environment"],
+)
+def test_promotion_refuses_what_is_not_a_service_or_an_environment(
+    monorepo: Path, promotion_repo: Path, tool: Tool, service: str, environment: str, message: str
+) -> None:
+    origin = promotion_repo.parent / "origin.git"
+    main = git(origin, "rev-parse", "main").strip()
+    result = run_job(
+        promotion_repo,
+        preview(monorepo, tool)["promote"],
+        check=False,
+        PROMOTE_SERVICE=service,
+        PROMOTE_ENVIRONMENT=environment,
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert git(origin, "rev-parse", "main").strip() == main
+
+
+# --- custom.yml: the user's jobs and overrides ------------------------------------------------
+
+# .gitlab/ci/services.yml as v0.1.0 rendered it (deploy_target=helm): the migration renames it to
+# custom.yml, where its jobs now override the template's jobs of the same name.
+V010_SERVICES_YML = """\
+.my-service:
+  variables:
+    SERVICE: my-service
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule" || $CI_PIPELINE_SOURCE == "trigger"
+      when: never
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+      changes:
+        paths: &my-service-paths
+          - apps/my-service/**/*
+          - deploy/charts/my-service/**/*
+          - scripts/ci/**/*
+          - .gitlab-ci.yml
+          - .gitlab/ci/*.yml
+          - Makefile
+        compare_to: refs/heads/main
+    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+      changes:
+        paths: *my-service-paths
+    - if: $CI_PIPELINE_SOURCE == "web"
+
+lint:my-service:
+  extends: [.lint, .my-service]
+
+test:my-service:
+  extends: [.test, .my-service]
+
+coverage:my-service:
+  extends: [.coverage, .my-service]
+  needs: [test:my-service]
+
+build:my-service:
+  extends: [.build, .my-service]
+  needs: [lint:my-service, coverage:my-service]
+""" + "".join(
+    f"""
+deploy:my-service:{env}:
+  extends: [.deploy]
+  variables:
+    SERVICE: my-service
+  needs: [build:my-service{f', "deploy:my-service:{previous}"' if previous else ""}]
+  environment:
+    name: {env}
+    deployment_tier: {tier}
+  resource_group: my-service-{env}
+  rules:
+    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+      changes:
+        paths: *my-service-paths{chr(10) + "      when: manual" if env == "prod" else ""}
+"""
+    for env, previous, tier in (
+        ("dev", None, "development"),
+        ("staging", "dev", "staging"),
+        ("prod", "staging", "production"),
+    )
+)
+
+
+def with_custom_yml(project: Path, where: Path, text: str) -> Path:
+    copy = where / "project"
+    shutil.copytree(project, copy, symlinks=True, ignore=IGNORED)
+    (copy / ".gitlab" / "ci" / "custom.yml").write_text(text, encoding="utf-8")
+    commit_all(copy, "custom.yml")
+    return copy
+
+
+def test_a_v010_services_block_in_custom_yml_still_gives_a_valid_pipeline(
+    gitlab_project: Path, tool: Tool, tmp_path: Path
+) -> None:
+    project = with_custom_yml(gitlab_project, tmp_path, V010_SERVICES_YML)
+    custom = project / ".gitlab" / "ci" / "custom.yml"
+    run([tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", custom], cwd=project)
+    listed = set(listed_jobs(gitlab_ci_local(project, tool, "--list-all").stdout))
+    template = set(listed_jobs(gitlab_ci_local(gitlab_project, tool, "--list-all").stdout))
+    assert listed == template  # the old jobs replace the template's, none runs twice
+    resolved = preview(project, tool)
+    assert "scripts/ci/**/*" in change_paths(resolved["lint:my-service"])[0]  # the old block won
+    assert resolved["deploy:my-service:prod"]["rules"][0]["when"] == "manual"
+
+
+def test_a_job_in_custom_yml_overrides_the_templates_job_of_that_name(
+    gitlab_project: Path, tool: Tool, tmp_path: Path
+) -> None:
+    custom = """\
+build:my-service:
+  rules:
+    - if: $CI_COMMIT_TAG
+
+audit:my-service:
+  extends: [.lint, ".service:my-service:toolchain", ".service:my-service"]
+  script:
+    - make -C apps/my-service lint
+"""
+    project = with_custom_yml(gitlab_project, tmp_path, custom)
+    resolved = preview(project, tool)
+    build = resolved["build:my-service"]
+    assert build["rules"] == [{"if": "$CI_COMMIT_TAG"}]
+    assert build["variables"]["IMAGE"] == "ghcr.io/my-org/my-service"  # the rest is kept
+    assert resolved["audit:my-service"]["variables"]["SERVICE"] == "my-service"
+    web = gitlab_ci_local(project, tool, "--list", "--variable", "CI_PIPELINE_SOURCE=web")
+    assert {"audit:my-service", "lint:my-service"} <= set(listed_jobs(web.stdout))
+    assert "build:my-service" not in listed_jobs(web.stdout)
+
+
+def test_the_rendered_custom_yml_runs_no_job(gitlab_project: Path) -> None:
+    custom = yaml.safe_load((gitlab_project / ".gitlab/ci/custom.yml").read_text("utf-8"))
+    assert custom, "GitLab refuses an empty include"
+    assert all(name.startswith(".") for name in custom)
 
 
 @pytest.mark.slow
