@@ -429,7 +429,8 @@ metadata:
   annotations:
     'devops-template/image': 'ghcr.io/acme/billing'   # quoted key and value
     devops-template/language: go # trailing comment
-    devops-template/watch: apps/billing/ deploy/charts/billing/ libs/money/
+    devops-template/watch: apps/billing/ deploy/charts/billing/
+      libs/money/ libs/fx/
     backstage.io/techdocs-ref: dir:.
   name: "billing"
   links:
@@ -457,8 +458,11 @@ def test_a_hand_written_descriptor_is_read_with_defaults_for_missing_fields(
         "image": "ghcr.io/acme/billing",
         "chart": "deploy/charts/billing",
     }
+    # The watch paths go on over a second line (a folded plain scalar).
     monorepo.commit({"libs/money/rate.go": "package money\n"})
     assert monorepo.names("affected", f"{base}", "HEAD") == ["billing"]
+    monorepo.commit({"libs/fx/fx.go": "package fx\n"})
+    assert monorepo.names("affected", "HEAD~1", "HEAD") == ["billing"]
     head = monorepo.git("rev-parse", "HEAD")
     assert monorepo.names("affected", f"{head}~1", "HEAD") == ["billing"]
 

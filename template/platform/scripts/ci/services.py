@@ -117,11 +117,13 @@ def scalar(raw: str, where: str) -> str:
 def read_mapping(text: str, source: str) -> dict[tuple[str, ...], str]:
     """Every `key: value` of the first YAML document, by its path of block-mapping keys.
 
-    Enough for the descriptors the template writes (nested block mappings of one-line scalars);
+    Enough for the descriptors the template writes (nested block mappings of scalars, plain ones
+    possibly folded over several lines);
     sequences and anything else are skipped, and values are read only where the caller asks.
     """
     values: dict[tuple[str, ...], str] = {}
     parents: list[tuple[int, str]] = []
+    continued: tuple[int, tuple[str, ...]] | None = None  # the plain scalar that may go on
     started = False
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
@@ -137,16 +139,22 @@ def read_mapping(text: str, source: str) -> dict[tuple[str, ...], str]:
             continue  # a sequence item: no field we read is in one
         match = KEY_VALUE.match(stripped)
         if match is None:
+            if continued is not None and indent > continued[0]:
+                # A plain scalar folded over several lines: YAML joins them with spaces.
+                values[continued[1]] += " " + stripped
             continue
         key = scalar(match.group(1), f"{source}:{number}")
         while parents and parents[-1][0] >= indent:
             parents.pop()
         path = (*(name for _, name in parents), key)
         raw = match.group(2)
+        continued = None
         if raw is None or raw.strip().startswith("#"):
             parents.append((indent, key))
         else:
             values[path] = raw
+            if raw.strip()[:1] not in {"'", '"'} and " #" not in raw:
+                continued = (indent, path)
     return values
 
 
