@@ -276,9 +276,7 @@ def login_env(registry: Registry, ci_provider: str) -> dict[str, str]:
 
 
 @functools.cache
-def registry_context(
-    registry: str, ci_provider: str, repository_path: str = ""
-) -> dict[str, Any]:
+def registry_context(registry: str, ci_provider: str, repository_path: str = "") -> dict[str, Any]:
     """What templates need about the chosen registry for the chosen CI provider."""
     chosen = REGISTRIES[registry]
     trust = TRUST_SETUP.get(chosen.kaniko_auth, "")

@@ -9,6 +9,8 @@ tests/repository/test_tooling.py runs the check, so the tables cannot drift from
 from __future__ import annotations
 
 import argparse
+import ast
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from extensions.context import CI_PROVIDERS  # noqa: E402
 from extensions.registries import REGISTRIES  # noqa: E402
 
 TARGETS = {
@@ -26,8 +29,23 @@ TARGETS = {
 }
 
 
+# A platform question's default in a service is the platform's answer, else the template's.
+PLATFORM_DEFAULT = re.compile(r"^\{\{ platform\.(?P<name>\w+) \| default\((?P<inner>.*)\) \}\}$")
+ASKED_IN_PLATFORM = "{{ scope == 'platform' }}"
+
+
 def questions(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: spec for name, spec in config.items() if not name.startswith("_")}
+
+
+def asked_cell(spec: dict[str, Any]) -> str:
+    """When Copier asks the question: once for the repository, for each service, or never."""
+    ask = spec.get("ask", True)
+    if ask is False:
+        return "never (`make add-service` sets it)"
+    if ask == ASKED_IN_PLATFORM:
+        return "once (platform)"
+    return "per service"
 
 
 def choice_cell(spec: dict[str, Any]) -> str:
@@ -43,8 +61,23 @@ def choice_cell(spec: dict[str, Any]) -> str:
     return ", ".join(cells)
 
 
+def template_default(default: Any) -> Any:
+    """The template's own default: a platform question's fallback when there is no platform."""
+    if not isinstance(default, str):
+        return default
+    match = PLATFORM_DEFAULT.match(default)
+    if match is None:
+        return default
+    inner = match.group("inner")
+    literal = {"false": "False", "true": "True"}.get(inner, inner)
+    try:
+        return ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return "{{ " + inner + " }}"
+
+
 def default_cell(spec: dict[str, Any]) -> str:
-    default = spec.get("default")
+    default = template_default(spec.get("default"))
     if isinstance(default, list):
         return "`[" + ", ".join(map(str, default)) + "]`"
     if isinstance(default, str) and "{{" in default:
@@ -54,8 +87,8 @@ def default_cell(spec: dict[str, Any]) -> str:
 
 def table(config: dict[str, Any]) -> str:
     lines = [
-        "| Question | Type | Default | Choices | What it sets |",
-        "| --- | --- | --- | --- | --- |",
+        "| Question | Asked | Type | Default | Choices | What it sets |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, spec in questions(config).items():
         help_text = str(spec.get("help", "")).replace("|", "\\|")
@@ -63,6 +96,7 @@ def table(config: dict[str, Any]) -> str:
             help_text += " (asked only when it applies)"
         row = [
             f"`{name}`",
+            asked_cell(spec),
             spec.get("type", "str"),
             default_cell(spec),
             choice_cell(spec),
@@ -86,7 +120,7 @@ def registries_table() -> str:
             row = [
                 registry.title,
                 f"`{registry.key}`",
-                "GitHub Actions" if provider == "github" else "GitLab CI",
+                CI_PROVIDERS[provider].title,
                 registry.auth[provider],
                 to_create or "nothing",
                 registry.cluster_pull,

@@ -66,3 +66,12 @@ def make_project(copie: Any) -> Callable[..., Path]:
         return render(copie, **answers)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working tree as a template git repository tagged v0.1.0 (what `make add-service`
+    fetches, as it would fetch gh:org/devops-template)."""
+    from tests.update.gitrepo import snapshot_template
+
+    return snapshot_template(tmp_path_factory.mktemp("template"))

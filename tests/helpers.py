@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from copier import run_copy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,6 +21,28 @@ def render(copie: Any, **answers: Any) -> Path:
         raise AssertionError(f"copier copy failed with {answers}: {result.exception!r}")
     project: Path = result.project_dir
     return project
+
+
+def copy_template(destination: Path, src: Path = REPO_ROOT, **answers: Any) -> Path:
+    """`copier copy --defaults --trust --vcs-ref HEAD` of the working tree, without pytest-copie.
+
+    Copier includes uncommitted changes of a local template at HEAD (in a commit of its own, so
+    `_commit` differs between two renders of a dirty tree: give `src`, a git snapshot of the
+    tree, to compare renders byte for byte). A refused answer raises ValueError naming the
+    question.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_copy(
+            str(src),
+            destination,
+            data=answers,
+            defaults=True,
+            unsafe=True,
+            vcs_ref="HEAD",
+            quiet=True,
+        )
+    return destination
 
 
 def run(
@@ -59,3 +83,12 @@ def yaml_files(project: Path) -> Iterator[Path]:
 def load_yaml_documents(text: str) -> list[dict[str, Any]]:
     """Non-empty YAML documents of a multi-document stream."""
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def project_files(project: Path) -> list[Path]:
+    """Every file of a generated project, outside .git (relative paths, sorted)."""
+    return sorted(
+        path.relative_to(project)
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    )

@@ -10,7 +10,13 @@ import pytest
 import yaml
 
 from extensions import filters
-from extensions.registries import REGISTRIES, default_image_repository, default_registry_host
+from extensions.registries import (
+    REGISTRIES,
+    default_image_repository,
+    default_registry_host,
+    oidc_subject,
+    registry_context,
+)
 
 
 @pytest.mark.parametrize(
@@ -99,3 +105,45 @@ def test_registry_defaults_pass_their_own_validators(registry: str) -> None:
     repository = default_image_repository(registry, "Acme", "svc")
     assert filters.check_pattern(host, "registry_host", "registry_host") == ""
     assert filters.check_pattern(repository, "image_repository", "image_repository") == ""
+
+
+@pytest.mark.parametrize(
+    ("scope", "service", "path"),
+    [
+        ("platform", "api", ".copier-answers.yml"),
+        ("service", "api", ".copier-answers.api.yml"),
+        ("service", "billing-v2", ".copier-answers.billing-v2.yml"),
+    ],
+)
+def test_answers_file_sits_at_the_repository_root_one_per_application(
+    scope: str, service: str, path: str
+) -> None:
+    assert filters.answers_file(scope, service) == path
+    assert "/" not in filters.answers_file(scope, service)
+
+
+def test_answers_file_filter_is_what_copier_yml_renders() -> None:
+    from jinja2 import Environment
+
+    from tests.helpers import REPO_ROOT
+
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))
+    environment = Environment(extensions=[filters.FiltersExtension])
+    template = environment.from_string(config["_answers_file"])
+    assert template.render(scope="service", project_slug="worker") == ".copier-answers.worker.yml"
+    assert template.render(scope="platform", project_slug="worker") == ".copier-answers.yml"
+
+
+def test_oidc_subject_names_the_main_branch_of_the_repository_path() -> None:
+    assert oidc_subject("github", "acme/shop") == "repo:acme/shop:ref:refs/heads/main"
+    assert (
+        oidc_subject("gitlab", "acme/team/shop")
+        == "project_path:acme/team/shop:ref_type:branch:ref:main"
+    )
+
+
+@pytest.mark.parametrize("registry", ["ecr", "gar", "acr"])
+def test_cloud_trust_setup_names_the_repository_not_the_owner(registry: str) -> None:
+    """Issue #9: the OIDC subject follows repo_url, wherever the repository lives."""
+    setup = registry_context(registry, "github", "platform/shop-mono")["trust_setup"]
+    assert "repo:platform/shop-mono:ref:refs/heads/main" in setup

@@ -1,15 +1,20 @@
-"""Every question refuses bad answers by name, and a refused copy writes nothing."""
+"""Every question refuses bad answers by name, and a refused copy writes nothing.
+
+Platform scope: `copier copy` refuses a bad answer before writing. Service scope: `make
+add-service` refuses a taken or malformed NAME and an unknown LANGUAGE before running Copier,
+exits 2 and leaves the repository as it was.
+"""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
-from copier import run_copy
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import copy_template
+from tests.monorepo import make
+from tests.update.gitrepo import commit_all, git
 
 BAD_ANSWERS: list[tuple[str, Any]] = [
     ("project_name", ""),
@@ -43,17 +48,7 @@ BAD_ANSWERS: list[tuple[str, Any]] = [
 
 
 def copy(destination: Path, **data: Any) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        run_copy(
-            str(REPO_ROOT),
-            destination,
-            data=data,
-            defaults=True,
-            unsafe=True,
-            vcs_ref="HEAD",
-            quiet=True,
-        )
+    copy_template(destination, **data)
 
 
 @pytest.mark.parametrize(
@@ -95,3 +90,45 @@ def test_refused_copy_leaves_existing_files_untouched(tmp_path: Path) -> None:
 def test_boundary_answers_are_accepted(tmp_path: Path, answers: dict[str, Any]) -> None:
     copy(tmp_path / "ok", **answers)
     assert (tmp_path / "ok" / ".copier-answers.yml").is_file()
+    slug = answers.get("project_slug", "my-service")
+    assert (tmp_path / "ok" / f".copier-answers.{slug}.yml").is_file()
+
+
+# --- Service scope: make add-service -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A committed repository with its first service `api`."""
+    root = copy_template(tmp_path_factory.mktemp("repo") / "shop", project_slug="api")
+    git(root, "init", "-q", "-b", "main")
+    commit_all(root, "Initial commit from devops-template")
+    return root
+
+
+BAD_SERVICES: list[tuple[str, str, str, str]] = [
+    # (NAME, LANGUAGE, the variable the message names, a word of the message)
+    ("api", "go", "NAME=api", "already exists"),
+    ("Bad_Name", "go", "NAME='Bad_Name'", "DNS-1123"),
+    ("1worker", "go", "NAME='1worker'", "DNS-1123"),
+    ("worker-", "go", "NAME='worker-'", "DNS-1123"),
+    ("w" * 41, "go", "NAME='" + "w" * 41 + "'", "at most 40"),
+    ("", "go", "NAME=''", "DNS-1123"),
+    ("worker", "cobol", "LANGUAGE='cobol'", "python, node, go, java"),
+    ("worker", "", "LANGUAGE=''", "python, node, go, java"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "language", "named", "reason"),
+    BAD_SERVICES,
+    ids=[f"NAME={name[:12]!r}-LANGUAGE={language!r}" for name, language, _, _ in BAD_SERVICES],
+)
+def test_add_service_refuses_by_name_exits_2_and_writes_nothing(
+    repository: Path, name: str, language: str, named: str, reason: str
+) -> None:
+    refused = make(repository, "add-service", f"NAME={name}", f"LANGUAGE={language}", check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert named in refused.stderr
+    assert reason in refused.stderr
+    assert git(repository, "status", "--porcelain", "--untracked-files=all") == ""
