@@ -50,7 +50,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         ours = snapshot_template(scratch / "devops-template")
-        release(ours, ours / "template" / ".editorconfig")
+        release(ours, ours / "template" / "platform" / ".editorconfig")
         trivial = make_trivial_template(scratch)
         git(trivial, "tag", "v0.1.0")
         release(trivial, trivial / "template" / "f00.txt")

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.charts.test_chart import Helm, chart_dir, kubernetes_version
+from tests.monorepo import build_monorepo
+from tests.update.gitrepo import snapshot_template
 
 
 @pytest.fixture(scope="module")
@@ -27,3 +29,10 @@ def helm(tool: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="module")
 def chart(default_project: Path) -> Path:
     return chart_dir(default_project)
+
+
+@pytest.fixture(scope="module")
+def four_services(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The four-service monorepo of tests/monorepo.py (python, go, node, java); read only."""
+    template = snapshot_template(tmp_path_factory.mktemp("template"))
+    return build_monorepo(template, tmp_path_factory.mktemp("four") / "shop")

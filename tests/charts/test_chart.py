@@ -19,6 +19,7 @@ import yaml
 from packaging.version import Version
 
 from tests.helpers import REPO_ROOT, load_yaml_documents, run
+from tests.monorepo import FOUR_SERVICES
 
 DEFAULT_ENVIRONMENTS = ("dev", "staging", "prod")
 PROD = DEFAULT_ENVIRONMENTS[-1]
@@ -603,3 +604,24 @@ def test_image_digest_pins_the_exact_image_and_bad_digests_are_refused(
     )
     assert refused.returncode != 0
     assert "/image/digest" in refused.stdout + refused.stderr
+
+
+# --- Every chart of a four-service monorepo ------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", [name for name, _ in FOUR_SERVICES])
+def test_every_chart_of_a_monorepo_lints_renders_and_validates_per_environment(
+    helm: Helm, four_services: Path, validator: str, tmp_path: Path, service: str
+) -> None:
+    chart = chart_dir(four_services, service)
+    for env in DEFAULT_ENVIRONMENTS:
+        result = helm.lint(chart, *overlay(chart, env))
+        assert "[WARNING]" not in result.stdout, result.stdout
+        assert "0 chart(s) failed" in result.stdout, result.stdout
+        manifests = helm.template(chart, *overlay(chart, env))
+        deployment = one(manifests, "Deployment")
+        assert deployment["metadata"]["name"] == service
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"].startswith(f"ghcr.io/my-org/{service}:")
+        validate_strictly(manifests, validator, helm.kube_version, tmp_path)

@@ -448,3 +448,22 @@ def test_other_answers_render_a_working_service(
     go = tool("go")
     run([go, "vet", "./..."], cwd=service_dir)
     run([go, "test", "-count=1", "./..."], cwd=service_dir)
+
+
+@pytest.mark.slow
+def test_module_path_follows_a_repository_on_a_custom_host_and_builds(
+    make_project: Callable[..., Path], service: Path, tool: Tool, tmp_path: Path
+) -> None:
+    project = make_project(language="go", repo_url="https://git.example.com/platform/shop-mono.git")
+    service_dir = service_of(project)
+    module = "git.example.com/platform/shop-mono/apps/my-service"
+    go_mod = (service_dir / "go.mod").read_text(encoding="utf-8")
+    assert go_mod.startswith(f"module {module}\n")
+    main = (service_dir / "main.go").read_text(encoding="utf-8")
+    assert f'"{module}/internal/server"' in main
+
+    # The module's own packages resolve locally: nothing is fetched from the custom host.
+    go = tool("go")
+    run([go, "build", "-o", str(tmp_path / "service"), "."], cwd=service_dir)
+    run([go, "vet", "./..."], cwd=service_dir)
+    assert (tmp_path / "service").is_file()

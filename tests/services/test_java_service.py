@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 
 from extensions.context import load_pins
-from tests.conftest import missing
 from tests.helpers import run
 from tests.services.contract import (
     all_descendants,
@@ -51,8 +50,6 @@ from tests.services.contract import (
 Tool = Callable[[str], str]
 
 JAVA_VERSION = str(load_pins()["java"]["version"])
-# Where Debian, Ubuntu and the Temurin packages install JDKs.
-JDK_ROOTS = (Path("/usr/lib/jvm"),)
 POM = "{http://maven.apache.org/POM/4.0.0}"
 # Package registries, and the Maven wrapper whose properties would name one.
 REGISTRY = re.compile(r"repo1?\.maven\.(org|apache\.org)|plugins\.gradle\.org|maven-wrapper")
@@ -63,15 +60,6 @@ LANGUAGE = "java"  # the services/conftest.py fixtures render this language
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def jdk_version(home: Path) -> str | None:
-    """The feature version in a JDK's `release` file (JAVA_VERSION="25.0.3" -> "25")."""
-    release = home / "release"
-    if not (home / "bin" / "javac").is_file() or not release.is_file():
-        return None
-    match = re.search(r'^JAVA_VERSION="(\d+)', release.read_text(encoding="utf-8"), re.M)
-    return match[1] if match else None
 
 
 @contextmanager
@@ -125,30 +113,6 @@ def assert_cobertura(path: Path, minimum: float) -> ET.Element:
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def jdk() -> Path:
-    """A JDK of the version the service needs: JAVA_HOME if it is one, else one in /usr/lib/jvm."""
-    candidates = [Path(os.environ["JAVA_HOME"])] if os.environ.get("JAVA_HOME") else []
-    candidates += sorted(path for root in JDK_ROOTS if root.is_dir() for path in root.iterdir())
-    for home in candidates:
-        if jdk_version(home) == JAVA_VERSION:
-            return home
-    missing(f"no JDK {JAVA_VERSION} in JAVA_HOME or {', '.join(map(str, JDK_ROOTS))}")
-    raise AssertionError  # unreachable: missing() raises
-
-
-@pytest.fixture(scope="session")
-def java_env(jdk: Path, tool: Tool) -> dict[str, str]:
-    """The environment of every make and Maven call: JDK 25 first, as CI's setup step does."""
-    tool("make")
-    tool("mvn")
-    return {
-        **os.environ,
-        "JAVA_HOME": str(jdk),
-        "PATH": f"{jdk / 'bin'}{os.pathsep}{os.environ['PATH']}",
-    }
 
 
 @pytest.fixture(scope="module")

@@ -498,12 +498,20 @@ def test_other_answers_render_a_working_service(
     make_project: Callable[..., Path], service: Path
 ) -> None:
     description = 'He said: "hi" # {{x}} ünï'
-    project = make_project(language="node", project_name="Billing API", description=description)
+    project = make_project(
+        language="node",
+        project_name="Billing API",
+        description=description,
+        repo_url="https://github.com/acme/shop.git",
+    )
     service_dir = service_of(project)
     assert service_dir.name == "billing-api"
-    for manifest in (project / "package.json", service_dir / "package.json"):
-        assert read_json(manifest)["description"] == description
+    assert read_json(service_dir / "package.json")["description"] == description
     assert read_json(service_dir / "package.json")["name"] == "billing-api"
+    # The workspace root is the repository's, shared by every Node service: no service in it.
+    workspace = read_json(project / "package.json")
+    assert workspace["name"] == "shop-workspace"
+    assert "billing" not in json.dumps(workspace).lower()
     assert 'SERVICE_NAME = "billing-api";' in (service_dir / "src" / "config.ts").read_text("utf-8")
 
     # The lockfile names the service's folder: it still installs frozen, from the shared store.
@@ -524,7 +532,7 @@ def test_ci_sets_up_node_with_the_pinned_pnpm(
 
     gitlab = make_project(language="node", ci_provider="gitlab", registry="gitlab")
     pipeline = yaml.safe_load((gitlab / ".gitlab-ci.yml").read_text(encoding="utf-8"))
-    toolchain = pipeline[".toolchain"]
+    toolchain = pipeline[".toolchain-node"]
     assert toolchain["image"] == pins()["image"]
     assert f"npm install --global pnpm@{pins()['pnpm']}" in toolchain["before_script"]
     assert toolchain["cache"]["paths"] == [".cache/pnpm-store/"]

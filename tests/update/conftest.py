@@ -1,11 +1,13 @@
-"""A template repository with two releases, built once per test worker."""
+"""Template repositories with two releases, and monorepos made from them, built once per worker."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.monorepo import build_monorepo
 from tests.update.gitrepo import commit_all, snapshot_template
 
 CHANGES = """## [0.2.0] - 2026-11-25
@@ -14,8 +16,8 @@ CHANGES = """## [0.2.0] - 2026-11-25
 - yamllint allows 130 characters a line.
 - Per-environment values moved to `env/<env>.yaml` (a migration moves yours).
 """
-MIGRATION = """
-_migrations:
+# One more migration of the release, in the list the template's copier.yml already has.
+MIGRATION = """\
   - version: v0.2.0
     when: "{{ _stage == 'before' }}"
     command: >-
@@ -25,6 +27,9 @@ _migrations:
       git mv "$f" "$(dirname "$f")/env/$(basename "$f" | sed "s/^values-//")";
       done'
 """
+SERVICE_APPS = "template/service/apps"
+FIXED = "# fixed in v0.2.0\n"
+CHANGED = "# changed in v0.2.0\n"
 
 
 def replace_in(path: Path, old: str, new: str) -> None:
@@ -33,38 +38,69 @@ def replace_in(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def release_v2(template: Path) -> None:
-    """Change the template the way a real release does, then tag it."""
-    # 1. a fix in a template-owned file
-    replace_in(template / "template/.yamllint.yaml", "max: 120", "max: 130")
-    # 1b. a fix in a service's image build (template-owned) and a change to the service's own
-    #     Makefile (user-owned: it must not reach existing projects)
-    service = template / "template/apps/{% if language == 'python' %}{{ project_slug }}{% endif %}"
-    with (service / "Dockerfile.jinja").open("a", encoding="utf-8") as dockerfile:
-        dockerfile.write("# fixed in v0.2.0\n")
-    with (service / "Makefile").open("a", encoding="utf-8") as makefile:
-        makefile.write("# changed in v0.2.0\n")
-    # 2. a new file
-    (template / "template/docs/runbook.md.jinja").write_text(
+def append_to(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def release_v2(template: Path, move_values: bool = True) -> None:
+    """Change the template the way a real release does, then tag it v0.2.0."""
+    # 1. a fix in a template-owned platform file
+    replace_in(template / "template/platform/.yamllint.yaml", "max: 120", "max: 130")
+    # 2. a fix in every language's image build (template-owned) and a change to every service's
+    #    own Makefile (user-owned: it must not reach existing projects)
+    for service in (template / SERVICE_APPS).glob("{% if language ==*"):
+        append_to(service / "Dockerfile.jinja", FIXED)
+        append_to(service / "Makefile", CHANGED)
+    # 3. a new platform file
+    (template / "template/platform/docs/runbook.md.jinja").write_text(
         "# Runbook of {{ project_name }}\n", encoding="utf-8"
     )
-    # 3. a user-owned file moves: values-<env>.yaml -> env/<env>.yaml, with a migration
-    chart = template / "template/deploy/charts/{{ project_slug }}"
-    old = chart / "{% yield env from environments %}values-{{ env }}{% endyield %}.yaml.jinja"
-    (chart / "env").mkdir()
-    old.rename(chart / "env/{% yield env from environments %}{{ env }}{% endyield %}.yaml.jinja")
-    replace_in(template / "extensions/context.py", 'f"values-{env}.yaml"', 'f"env/{env}.yaml"')
-    replace_in(
-        template / "copier.yml", '"deploy/charts/*/values-*.yaml"', '"deploy/charts/*/env/*.yaml"'
-    )
-    with (template / "copier.yml").open("a", encoding="utf-8") as config:
-        config.write(MIGRATION)
+    # 4. a user-owned file moves: values-<env>.yaml -> env/<env>.yaml, with a migration
+    if move_values:
+        chart = template / "template/service/deploy/charts/{{ project_slug }}"
+        old = chart / "{% yield env from environments %}values-{{ env }}{% endyield %}.yaml.jinja"
+        (chart / "env").mkdir()
+        new = chart / "env/{% yield env from environments %}{{ env }}{% endyield %}.yaml.jinja"
+        old.rename(new)
+        replace_in(template / "extensions/context.py", 'f"values-{env}.yaml"', 'f"env/{env}.yaml"')
+        replace_in(
+            template / "copier.yml",
+            '"deploy/charts/*/values-*.yaml"',
+            '"deploy/charts/*/env/*.yaml"',
+        )
+        replace_in(template / "copier.yml", "\n_migrations:\n", f"\n_migrations:\n{MIGRATION}")
     replace_in(template / "CHANGELOG.md", "## [Unreleased]\n", f"## [Unreleased]\n\n{CHANGES}")
     commit_all(template, "template v0.2.0", "v0.2.0")
 
 
 @pytest.fixture(scope="session")
 def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v0.1.0 = the working tree; v0.2.0 = fixes, a new file and a moved user-owned file."""
     template = snapshot_template(tmp_path_factory.mktemp("template"))
     release_v2(template)
     return template
+
+
+@pytest.fixture(scope="session")
+def fixes_template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v0.2.0 with the fixes only (values files stay where they are, so `make promote` works)."""
+    template = snapshot_template(tmp_path_factory.mktemp("template-fixes"))
+    release_v2(template, move_values=False)
+    return template
+
+
+@pytest.fixture(scope="session")
+def built_monorepo(tmp_path_factory: pytest.TempPathFactory, fixes_template_repo: Path) -> Path:
+    """The four-service monorepo at v0.1.0, built once by the documented commands."""
+    return build_monorepo(
+        fixes_template_repo, tmp_path_factory.mktemp("built") / "shop", vcs_ref="v0.1.0"
+    )
+
+
+@pytest.fixture
+def monorepo(built_monorepo: Path, tmp_path: Path) -> Path:
+    """A private copy of the four-service monorepo (with its git history) for one test."""
+    copy = tmp_path / "shop"
+    shutil.copytree(built_monorepo, copy, symlinks=True)
+    return copy

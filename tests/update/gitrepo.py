@@ -115,3 +115,32 @@ def conflict_markers(project: Path) -> list[str]:
         if "<<<<<<< " in text and ">>>>>>> " in text:
             found.append(str(path.relative_to(project)))
     return sorted(found)
+
+
+def release_from(repo: Path, source: Path, tag: str) -> None:
+    """Make `source`'s files (a snapshot_template) the next commit of `repo`, tagged `tag`."""
+    for path in repo.iterdir():
+        if path.name != ".git":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for path in source.iterdir():
+        if path.name != ".git":
+            if path.is_dir():
+                shutil.copytree(path, repo / path.name)
+            else:
+                shutil.copy2(path, repo / path.name)
+    commit_all(repo, f"template {tag}", tag)
+
+
+def archive_release(destination: Path, revision: str, tag: str) -> Path:
+    """This repository's files at `revision` (e.g. the v0.1.0 tag) as a template repo at `tag`."""
+    destination.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True)
+    git(destination, "init", "-q", "-b", "main")
+    commit_all(destination, f"template {tag}", tag)
+    return destination

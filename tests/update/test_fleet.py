@@ -1,4 +1,4 @@
-"""The scheduled template-update job: its script on real repositories, its workflow linted."""
+"""The scheduled template-update job and the fleet script: on real repositories, and linted."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.update.conftest import replace_in
 from tests.update.gitrepo import GIT_ENV, commit_all, copy_project, git
 
 SCRIPT = Path("scripts/ci/template_update.py")
+FLEET = Path("scripts/fleet.py")
 WORKFLOW = Path(".github/workflows/template-update.yml")
 
 
@@ -26,6 +27,7 @@ def load_script(path: Path) -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -57,10 +59,17 @@ def test_job_updates_and_writes_the_changelog_of_the_new_version(
 
     assert results == {"updated": "true", "conflicts": "false", "version": "0.2.0"}
     assert "from devops-template 0.1.0 to 0.2.0" in body
+    assert (
+        "Applications updated: platform (`.copier-answers.yml`),"
+        " service my-service (`.copier-answers.my-service.yml`)." in body
+    )
     assert "## [0.2.0]" in body
     assert "yamllint allows 130 characters" in body
     assert "Needs attention" not in body
     assert "max: 130" in (project / ".yamllint.yaml").read_text(encoding="utf-8")
+    dockerfile = (project / "apps/my-service/Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile.endswith("# fixed in v0.2.0\n")
+    assert git(project, "diff", "--cached", "--name-only") == ""  # for the job to commit
 
 
 def test_job_flags_conflicts_instead_of_pretending_success(
@@ -68,13 +77,22 @@ def test_job_flags_conflicts_instead_of_pretending_success(
 ) -> None:
     project = copy_project(template_repo, tmp_path / "project")
     replace_in(project / ".yamllint.yaml", "max: 120", "max: 100")
-    commit_all(project, "Our line length")
+    with (project / "apps/my-service/Dockerfile").open("a", encoding="utf-8") as dockerfile:
+        dockerfile.write("# our own last line\n")
+    commit_all(project, "Our line length and Dockerfile")
 
     results, body = run_job_script(project)
 
     assert results["conflicts"] == "true"
     assert "**Needs attention:**" in body
-    assert "- `.yamllint.yaml`" in body
+    attention = body[body.index("**Needs attention:**") : body.index("## Template changelog")]
+    assert attention.splitlines()[4:] == [
+        "- platform (`.copier-answers.yml`):",
+        "  - `.yamllint.yaml`",
+        "- service my-service (`.copier-answers.my-service.yml`):",
+        "  - `apps/my-service/Dockerfile`",
+        "",
+    ]
 
 
 def test_job_does_nothing_when_the_project_is_current(template_repo: Path, tmp_path: Path) -> None:
@@ -87,8 +105,10 @@ def test_job_does_nothing_when_the_project_is_current(template_repo: Path, tmp_p
     assert git(project, "status", "--porcelain") == ""
 
 
-def test_conflict_detection_sees_an_unmerged_index(default_project: Path, tmp_path: Path) -> None:
-    template_update = load_script(default_project / SCRIPT)
+def test_conflict_detection_sees_an_unmerged_index(
+    default_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = load_script(default_project / FLEET)
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -104,9 +124,10 @@ def test_conflict_detection_sees_an_unmerged_index(default_project: Path, tmp_pa
     merge = subprocess.run(["git", "merge", "other"], cwd=repo, capture_output=True, check=False)
     assert merge.returncode != 0
 
-    assert template_update.find_conflicts(repo) == ["a.txt"]
+    monkeypatch.chdir(repo)
+    assert fleet.find_conflicts() == ["a.txt"]
     (repo / "c.txt.rej").write_text("@@ new rejected hunk\n", encoding="utf-8")
-    assert template_update.find_conflicts(repo) == ["a.txt", "c.txt.rej"]
+    assert fleet.find_conflicts() == ["a.txt", "c.txt.rej"]
 
 
 @pytest.mark.parametrize(
@@ -134,10 +155,28 @@ def test_fleet_workflow_is_clean_under_actionlint_and_zizmor(
     run([tool("zizmor"), "--offline", "--persona", "pedantic", workflow], cwd=default_project)
 
 
-def test_fleet_script_is_formatted_and_typed(
-    default_project: Path, tool: Callable[[str], str]
+@pytest.mark.parametrize("script", [SCRIPT, FLEET])
+def test_scripts_are_formatted_and_typed(
+    default_project: Path, tool: Callable[[str], str], script: Path
 ) -> None:
-    script = default_project / SCRIPT
     run([tool("ruff"), "format", "--check", "--diff", script], cwd=default_project)
     run([tool("ruff"), "check", script], cwd=default_project)
     run([tool("mypy"), "--strict", script], cwd=default_project)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("", {}),
+        ("coverage_threshold=90", {"coverage_threshold": "90"}),
+        (
+            "environments=[dev, qa, staging, prod] description=Billing and invoices",
+            {"environments": "[dev, qa, staging, prod]", "description": "Billing and invoices"},
+        ),
+    ],
+)
+def test_data_items_may_hold_spaces(
+    default_project: Path, data: str, expected: dict[str, str]
+) -> None:
+    fleet = load_script(default_project / FLEET)
+    assert fleet.parse_data(data) == expected

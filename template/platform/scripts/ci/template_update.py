@@ -3,12 +3,15 @@
 
     python3 scripts/ci/template_update.py --body update.md [--output "$GITHUB_OUTPUT"]
 
-Runs `copier check-update`; when a newer template version exists, runs
-`copier update --trust --defaults --conflict inline` and writes:
+Runs `copier check-update`; when a newer template version exists (or a service lags behind the
+platform), updates every Copier application of the repository as `make update` does (the
+platform, then each service with the platform's answers: scripts/fleet.py) and writes:
 - `--body`: the pull request text, with the template's changelog for the new versions
-  and the files that need a person (conflict markers, `.rej` files, unmerged paths);
+  and, per application, the files that need a person (conflict markers, `.rej` files);
 - `--output`: `updated=true|false`, `conflicts=true|false`, `version=<new version>`.
-Copier exits 0 even when it leaves conflicts, so this script looks for them itself.
+The changes are left uncommitted for the job to commit. This script needs only the standard
+library: it runs scripts/fleet.py with the Python interpreter that runs Copier (the one on the
+`copier` command's first line, e.g. pipx's), which has Copier and PyYAML.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 CONFLICT_START = re.compile(r"^<{7} ", re.MULTILINE)
 CONFLICT_END = re.compile(r"^>{7} ", re.MULTILINE)
 SECTION = re.compile(r"^## \[(?P<version>[^\]]+)\]", re.MULTILINE)
 GIT_PREFIXES = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
+FLEET = Path("scripts/fleet.py")
+SERVICE_ANSWERS = re.compile(r"^\.copier-answers\.[a-z][-a-z0-9]*\.yml$")
 
 
 def run(*command: str, cwd: Path | None = None) -> str:
@@ -40,21 +47,45 @@ def check_update(project: Path) -> dict[str, object]:
     return result
 
 
-def find_conflicts(project: Path) -> list[str]:
-    """Unmerged paths, `.rej` files and changed files holding conflict markers."""
-    found = set(run("git", "diff", "--name-only", "--diff-filter=U", cwd=project).split())
-    status = run("git", "status", "--porcelain", "-z", "--untracked-files=all", cwd=project)
-    for entry in filter(None, status.split("\0")):
-        path = entry[3:]
-        if path.endswith(".rej"):
-            found.add(path)
-            continue
-        file = project / path
-        if file.is_file():
-            text = file.read_text(encoding="utf-8", errors="replace")
-            if CONFLICT_START.search(text) and CONFLICT_END.search(text):
-                found.add(path)
-    return sorted(found)
+def copier_python() -> str:
+    """The interpreter of the `copier` command (pipx's, uv's or the system's): it has Copier."""
+    command = shutil.which("copier")
+    if command:
+        with open(command, "rb") as script:
+            first = script.readline().decode("utf-8", "replace").strip()
+        if first.startswith("#!") and "python" in first:
+            interpreter = first[2:].strip().split()[0]
+            if Path(interpreter).is_file():
+                return interpreter
+    return sys.executable
+
+
+def recorded_versions(project: Path) -> dict[str, str]:
+    """`_commit` of every answers file of the repository (platform and services)."""
+    versions = {}
+    for path in sorted(project.glob(".copier-answers*.yml")):
+        if path.name == ".copier-answers.yml" or SERVICE_ANSWERS.match(path.name):
+            versions[path.name] = answers_value(path, "_commit")
+    return versions
+
+
+def update_all(project: Path) -> list[dict[str, Any]]:
+    """scripts/fleet.py update: every application; its report of conflicts per application."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "report.json"
+        completed = subprocess.run(
+            [copier_python(), str(FLEET), "update", "--report", str(report)],
+            cwd=project,
+            check=False,
+        )
+        if completed.returncode not in (0, 1):  # 1: updated, with conflicts to resolve
+            raise SystemExit(f"{FLEET} update failed (exit code {completed.returncode})")
+        results: list[dict[str, Any]] = json.loads(report.read_text(encoding="utf-8"))
+    return results
+
+
+def is_changed(project: Path) -> bool:
+    return bool(run("git", "status", "--porcelain", "--untracked-files=all", cwd=project).strip())
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -96,24 +127,32 @@ def template_changelog(source: str, version: str) -> str:
     return ""
 
 
-def answers_source(project: Path) -> str:
-    for line in (project / ".copier-answers.yml").read_text(encoding="utf-8").splitlines():
-        if line.startswith("_src_path:"):
+def answers_value(path: Path, key: str) -> str:
+    """A top-level scalar of an answers file (Copier writes `_commit` and `_src_path` plainly)."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith(f"{key}:"):
             return line.split(":", 1)[1].strip().strip("'\"")
-    raise SystemExit(".copier-answers.yml has no _src_path: was this project made by Copier?")
+    raise SystemExit(f"{path.name} has no {key}: was this project made by Copier?")
 
 
-def pull_request_body(current: str, latest: str, changelog: str, conflicts: list[str]) -> str:
+def pull_request_body(
+    current: str, latest: str, changelog: str, applications: list[dict[str, Any]]
+) -> str:
     lines = [f"Updates the project from devops-template {current} to {latest}.", ""]
-    if conflicts:
+    names = ", ".join(f"{app['application']} (`{app['answers_file']}`)" for app in applications)
+    lines += [f"Applications updated: {names}.", ""]
+    conflicted = [app for app in applications if app["conflicts"]]
+    if conflicted:
         lines += [
             "**Needs attention:** the update met local changes in these files.",
             "Resolve the conflict markers (`<<<<<<<`, `>>>>>>>`) or `.rej` files",
             "before merging:",
             "",
-            *[f"- `{path}`" for path in conflicts],
-            "",
         ]
+        for app in conflicted:
+            lines.append(f"- {app['application']} (`{app['answers_file']}`):")
+            lines += [f"  - `{path}`" for path in app["conflicts"]]
+        lines.append("")
     lines += ["## Template changelog", "", changelog or "_No changelog entries found._"]
     return "\n".join(lines) + "\n"
 
@@ -128,23 +167,20 @@ def main(argv: list[str] | None = None) -> int:
     status = check_update(args.project)
     current, latest = str(status["current_version"]), str(status["latest_version"])
     results = {"updated": "false", "conflicts": "false", "version": latest}
-    if status["update_available"]:
-        run(
-            "copier",
-            "update",
-            "--trust",
-            "--defaults",
-            "--conflict",
-            "inline",
-            str(args.project),
-            cwd=args.project,
-        )
-        conflicts = find_conflicts(args.project)
-        changelog = changelog_excerpt(
-            template_changelog(answers_source(args.project), latest), current, latest
-        )
-        args.body.write_text(pull_request_body(current, latest, changelog, conflicts), "utf-8")
-        results.update(updated="true", conflicts=str(bool(conflicts)).lower())
+    lagging = {
+        name: version
+        for name, version in recorded_versions(args.project).items()
+        if version.removeprefix("v") != latest.removeprefix("v")
+    }
+    if status["update_available"] or lagging:
+        applications = update_all(args.project)
+        conflicts = [path for app in applications for path in app["conflicts"]]
+        if is_changed(args.project):
+            source = answers_value(args.project / ".copier-answers.yml", "_src_path")
+            changelog = changelog_excerpt(template_changelog(source, latest), current, latest)
+            body = pull_request_body(current, latest, changelog, applications)
+            args.body.write_text(body, "utf-8")
+            results.update(updated="true", conflicts=str(bool(conflicts)).lower())
         attention = ", ".join(conflicts) or "none"
         print(f"updated {current} -> {latest}; files needing attention: {attention}")
     else:
