@@ -28,3 +28,4 @@ bench:
 	scripts/bootstrap dev
 	.venv/bin/python benchmarks/render.py
 	.venv/bin/python benchmarks/update.py
+	.venv/bin/python benchmarks/fleet.py
