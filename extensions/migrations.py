@@ -44,10 +44,26 @@ GITLAB_CUSTOM = Path(".gitlab/ci/custom.yml")
 MARKER = "devops-template-migration.json"
 CUSTOM_HEADER = """\
 # Moved from .gitlab/ci/services.yml by the update to the monorepo layout (docs/updating.md).
-# Each service's jobs are now in the template's .gitlab/ci/services/<service>.yml; a job below
-# with the same name (lint:<service>, test:<service>, ...) replaces the template's keys with
-# these. Keep only what you changed, and see the template's custom.yml for this file's role.
+# Each service's jobs are now in the template's .gitlab/ci/services/<service>.yml, and the job
+# templates changed (a service's lint and test jobs also extend .service:<service>:toolchain).
+# Your old blocks are kept below, commented out, because a job here with a template job's name
+# replaces that job's keys and the old ones would drop the toolchain. Bring back what you had
+# changed as a job of the same name that sets only those keys (see the template's custom.yml).
 """
+# GitLab refuses an included file without content; a hidden job never runs.
+CUSTOM_FOOTER = """
+.custom:
+  stage: lint
+  script:
+    - echo "a template for your jobs"
+"""
+
+
+def commented(text: str) -> str:
+    """The old file's lines as comments: kept for the user, inert for GitLab."""
+    return "".join(f"# {line}".rstrip() + "\n" for line in text.splitlines())
+
+
 # Temporary commits in the scratch worktree: no hooks, signing or identity needed.
 GIT_TEMPORARY = (
     "-c",
@@ -108,7 +124,7 @@ def migrate_layout(project: Path, old: dict[str, Any], stage_moves: bool) -> Non
             git(project, "mv", str(OLD_GITLAB_SERVICES), str(GITLAB_CUSTOM))
         else:
             old_services.rename(custom)
-        custom.write_text(CUSTOM_HEADER + text, encoding="utf-8")
+        custom.write_text(CUSTOM_HEADER + commented(text) + CUSTOM_FOOTER, encoding="utf-8")
         if stage_moves:
             git(project, "add", str(GITLAB_CUSTOM))
 

@@ -17,6 +17,10 @@ SCHEMAS_DIR = Path(
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# `make test` runs this suite: its flags must not reach the make of the projects under test.
+for _variable in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"):
+    os.environ.pop(_variable, None)
+
 # Make the bootstrapped tools visible to every subprocess, whichever way pytest was started.
 for _bin in (REPO_ROOT / ".tools" / "bin", REPO_ROOT / ".venv" / "bin"):
     if _bin.is_dir() and str(_bin) not in os.environ["PATH"].split(os.pathsep):

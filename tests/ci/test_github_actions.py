@@ -861,7 +861,8 @@ def test_promote_changes_only_the_payload_service_and_retries_a_lost_push_race(
     script = step["run"].replace("sleep $((attempt * 10))", "true")  # no waiting in the test
     completed = run_step({"run": script}, env, clone)
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "attempt 1 of 3" in completed.stdout
+    # scripts/ci/gitops push rebases onto the promotion that won the race and pushes again.
+    assert "push rejected, rebasing on origin/main" in completed.stdout + completed.stderr
     git(clone, "fetch", "--quiet", "origin")
     log = git(clone, "log", "--format=%s", f"{before}..origin/main").splitlines()
     assert log == ["Promote worker 3f2c1d9 to staging [skip ci]"]

@@ -139,7 +139,11 @@ def test_v010_project_updates_to_the_monorepo_layout_without_losing_edits(
         assert not (project / ".gitlab/ci/services.yml").exists()
         custom = (project / ".gitlab/ci/custom.yml").read_text(encoding="utf-8")
         assert custom.startswith("# Moved from .gitlab/ci/services.yml")
-        assert custom.endswith(f"{USER_LINE}\n")
+        # The old blocks are kept, commented out (they would replace the new jobs' keys), and
+        # the file is still a valid GitLab include.
+        assert f"# {USER_LINE}\n" in custom
+        assert "# lint:" in custom
+        assert set(yaml.safe_load(custom)) == {".custom"}
     assert conflict_markers(project) == []
     assert not list((project / "deploy").glob(f"argocd/{SLUG}-*.yaml"))
 

@@ -141,7 +141,7 @@ def read_mapping(text: str, source: str) -> dict[tuple[str, ...], str]:
         if match is None:
             if continued is not None and indent > continued[0]:
                 # A plain scalar folded over several lines: YAML joins them with spaces.
-                values[continued[1]] += " " + stripped
+                values[continued[1]] = f"{values[continued[1]]} {stripped}".lstrip()
             continue
         key = scalar(match.group(1), f"{source}:{number}")
         while parents and parents[-1][0] >= indent:
@@ -151,6 +151,9 @@ def read_mapping(text: str, source: str) -> dict[tuple[str, ...], str]:
         continued = None
         if raw is None or raw.strip().startswith("#"):
             parents.append((indent, key))
+            # A nested mapping follows, or a plain scalar that starts on the next line.
+            values[path] = ""
+            continued = (indent, path)
         else:
             values[path] = raw
             if raw.strip()[:1] not in {"'", '"'} and " #" not in raw:
