@@ -341,6 +341,8 @@ def monorepo(monorepo_path: Path) -> Iterator[Monorepo]:
         ({"scripts/ci/x": "#!/bin/sh\n"}, list(SERVICES)),
         ({".copier-answers.yml": "_commit: v9\n"}, list(SERVICES)),
         ({".gitlab-ci.yml": "stages: []\n"}, list(SERVICES)),
+        ({".gitlab/ci/promote.yml": "promote: {}\n"}, list(SERVICES)),
+        ({".gitlab/ci/services/worker.yml": "lint:worker: {}\n"}, ["worker"]),
         ({"docs/operations.md": "# Operations\n"}, []),
         ({"deploy/argocd/applicationset.yaml": "kind: ApplicationSet\n"}, []),
         ({"README.md": "# shop\n", "apps/README.md": "services\n"}, []),

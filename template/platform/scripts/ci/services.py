@@ -46,6 +46,8 @@ PLATFORM_PATHS = (
     "Makefile",
     ".copier-answers.yml",
 )
+# A service's own GitLab CI file (.gitlab/ci/services/<name>.yml) selects only that service.
+SERVICE_CI_FILE = re.compile(r"^\.gitlab/ci/services/(?P<name>[^/]+)\.yml$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 LANGUAGE = re.compile(r"^[a-z][a-z0-9]*$")
 # registry host[:port]/repository path, lowercase, no tag or digest.
@@ -284,6 +286,10 @@ def affected(services: Sequence[Service], paths: Iterable[str] | None) -> list[S
         return list(services)
     selected: set[str] = set()
     for path in paths:
+        own_ci_file = SERVICE_CI_FILE.match(path)
+        if own_ci_file:
+            selected.add(own_ci_file.group("name"))
+            continue
         if any(matches(path, platform) for platform in PLATFORM_PATHS):
             return list(services)
         selected.update(service.name for service in services if service.watches(path))
