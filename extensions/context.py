@@ -376,6 +376,7 @@ class ContextUpdater(ContextHook):
     def hook(self, context: dict[str, Any]) -> None:
         context["pins"] = load_pins()
         context["languages"] = {key: lang.as_context() for key, lang in LANGUAGES.items()}
+        context["service_questions"] = list(SERVICE_QUESTIONS)
         if context.get("scope") == "service" and "_external_data" in context:
             answers_file = Path(str(context["_copier_conf"]["dst_path"])) / PLATFORM_ANSWERS
             context["platform"] = PlatformAnswers(context["_external_data"], answers_file)

@@ -38,6 +38,8 @@ from typing import Any
 import yaml
 
 PLATFORM_ANSWERS = Path(".copier-answers.yml")
+# The service questions of v0.1.0 (a fact of that release: not context.SERVICE_QUESTIONS, which
+# may grow).
 SERVICE_QUESTIONS = ("project_slug", "description", "language", "image_repository")
 OLD_GITLAB_SERVICES = Path(".gitlab/ci/services.yml")
 GITLAB_CUSTOM = Path(".gitlab/ci/custom.yml")
