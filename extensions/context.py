@@ -124,7 +124,14 @@ PLATFORM_QUESTIONS = (
     "coverage_threshold",
 )
 PLATFORM_ANSWERS = ".copier-answers.yml"
-SERVICE_QUESTIONS = ("project_slug", "description", "language", "image_repository")
+SERVICE_QUESTIONS = (
+    "project_slug",
+    "description",
+    "language",
+    "kind",
+    "trigger",
+    "image_repository",
+)
 
 
 # --- CI providers: words and behaviours per provider, in one table ------------------------------

@@ -58,7 +58,7 @@ def release_v2(template: Path, move_values: bool = True) -> None:
     )
     # 4. a user-owned file moves: values-<env>.yaml -> env/<env>.yaml, with a migration
     if move_values:
-        chart = template / "template/service/deploy/charts/{{ project_slug }}"
+        chart = template / "template/service/deploy/charts/{% if kind == 'service' %}{{ project_slug }}{% endif %}"
         old = chart / "{% yield env from environments %}values-{{ env }}{% endyield %}.yaml.jinja"
         (chart / "env").mkdir()
         new = chart / "env/{% yield env from environments %}{{ env }}{% endyield %}.yaml.jinja"
