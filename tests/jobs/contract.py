@@ -85,7 +85,7 @@ class S3:
             "EVENT_TIME": "2026-12-01T02:00:00Z",
         }
 
-    def keys(self, bucket: str = BUCKET) -> set[str]:
+    def listing(self, bucket: str = BUCKET) -> set[str]:
         listed = self.client.list_objects_v2(Bucket=bucket)
         return {item["Key"] for item in listed.get("Contents", [])}
 
@@ -154,16 +154,18 @@ def check_processes_once(run: Runner, s3: S3, key: str = "incoming/acme/day-1.cs
         "rows": 3,
         "columns": ["id", "amount"],
     }
-    assert f".processed/{key}@{event['EVENT_ETAG']}" in s3.keys()
+    assert f".processed/{key}@{event['EVENT_ETAG']}" in s3.listing()
 
     s3.client.delete_object(Bucket=BUCKET, Key=f"loaded/{key}.json")
     again = run(["run"], env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "skipped" in log_events(again.stdout), again.stdout
-    assert f"loaded/{key}.json" not in s3.keys(), "a re-delivered event loaded again"
+    assert f"loaded/{key}.json" not in s3.listing(), "a re-delivered event loaded again"
 
 
-def check_new_version_is_processed(run: Runner, s3: S3, key: str = "incoming/acme/day-2.csv") -> None:
+def check_new_version_is_processed(
+    run: Runner, s3: S3, key: str = "incoming/acme/day-2.csv"
+) -> None:
     """The same key with new content (a new ETag) is new work, not a duplicate."""
     first = s3.put(key, GOOD)
     assert run(["run"], {**s3.env, **first}).returncode == 0
@@ -196,7 +198,7 @@ def check_rejects_partial_objects(run: Runner, s3: S3) -> None:
     mismatch = run(["run"], {**s3.env, **whole})
     assert mismatch.returncode == 1, mismatch.stdout + mismatch.stderr
     assert "invalid" in log_events(mismatch.stdout), mismatch.stdout
-    written = [key for key in s3.keys() if key.startswith(("loaded/", ".processed/"))]
+    written = [key for key in s3.listing() if key.startswith(("loaded/", ".processed/"))]
     assert not [key for key in written if "cut.csv" in key or "short.csv" in key], written
 
 
@@ -207,8 +209,9 @@ def check_steps_pass_an_artifact(run: Runner, s3: S3, tmp_path: Path) -> None:
     artifact = tmp_path / "validated"
     validated = run(["validate", str(artifact)], env)
     assert validated.returncode == 0, validated.stdout + validated.stderr
-    assert artifact.is_file() and artifact.stat().st_size > 0
-    assert f"loaded/{key}.json" not in s3.keys(), "validate must not load"
+    assert artifact.is_file()
+    assert artifact.stat().st_size > 0
+    assert f"loaded/{key}.json" not in s3.listing(), "validate must not load"
     loaded = run(["load", str(artifact)], env)
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     assert json.loads(s3.read(f"loaded/{key}.json"))["rows"] == 3
