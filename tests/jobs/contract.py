@@ -97,7 +97,7 @@ class S3:
 @contextmanager
 def s3_server() -> Iterator[S3]:
     """Start moto's S3 server on a free loopback port; stop it afterwards."""
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     port = free_port()
     process = subprocess.Popen(
