@@ -1,0 +1,1 @@
+"""Event-driven job: validate then load one object of S3-compatible storage, exactly once."""
