@@ -130,8 +130,123 @@ SERVICE_QUESTIONS = (
     "language",
     "kind",
     "trigger",
+    "bucket",
+    "prefix",
+    "object_key",
+    "schedule",
+    "timezone",
+    "event_bus",
     "image_repository",
 )
+
+
+# --- Job triggers: the Argo Events EventSource per trigger, and what its event gives the job ----
+
+
+@dataclass(frozen=True)
+class EventField:
+    """One workflow parameter and where the Sensor reads it in the event (Argo Events)."""
+
+    # Workflow parameter, and the environment variable of the job's containers (the job contract).
+    parameter: str
+    env: str
+    # Path in the event's data (dataKey) or its CloudEvents context (contextKey).
+    data_key: str = ""
+    context_key: str = ""
+    # Value when the event lacks the field (optional fields of the contract); None: required.
+    default: str | None = None
+
+
+# The job contract's optional event fields: when absent, the job reads the object's own.
+OPTIONAL = ""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    key: str
+    title: str
+    # Field of the EventSource spec (Argo Events calls S3-compatible notifications `minio`).
+    event_source: str
+    # What the Sensor passes on to the workflow; the rest comes from the chart's values.
+    fields: tuple[EventField, ...]
+    # Service questions this trigger asks (copier.yml `when`).
+    questions: tuple[str, ...]
+    # Go template (sprig) over the event that gives the object's lock key (bucket/key), or ""
+    # when the object is fixed by the values (calendar): the chart hashes it then.
+    lock_template: str = ""
+
+    def as_context(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+TRIGGERS: dict[str, Trigger] = {
+    "s3": Trigger(
+        key="s3",
+        title="S3-compatible bucket notifications (MinIO)",
+        event_source="minio",
+        fields=(
+            EventField("bucket", "EVENT_BUCKET", data_key="notification.0.s3.bucket.name"),
+            EventField("key", "EVENT_KEY", data_key="notification.0.s3.object.key"),
+            EventField(
+                "etag", "EVENT_ETAG", data_key="notification.0.s3.object.eTag", default=OPTIONAL
+            ),
+            EventField(
+                "size", "EVENT_SIZE", data_key="notification.0.s3.object.size", default=OPTIONAL
+            ),
+            EventField(
+                "event-time", "EVENT_TIME", data_key="notification.0.eventTime", default=OPTIONAL
+            ),
+        ),
+        questions=("bucket", "prefix"),
+        lock_template=(
+            '{{ $record := index .Input.notification 0 }}{{ printf "%s/%s" '
+            "$record.s3.bucket.name $record.s3.object.key | sha256sum | trunc 32 }}"
+        ),
+    ),
+    "calendar": Trigger(
+        key="calendar",
+        title="A schedule (cron with a time zone)",
+        event_source="calendar",
+        fields=(EventField("event-time", "EVENT_TIME", data_key="eventTime", default=OPTIONAL),),
+        questions=("bucket", "object_key", "schedule", "timezone"),
+    ),
+    "webhook": Trigger(
+        key="webhook",
+        title="An HTTP webhook (JSON body naming the object)",
+        event_source="webhook",
+        fields=(
+            EventField("bucket", "EVENT_BUCKET", data_key="body.bucket"),
+            EventField("key", "EVENT_KEY", data_key="body.key"),
+            EventField("etag", "EVENT_ETAG", data_key="body.etag", default=OPTIONAL),
+            EventField("size", "EVENT_SIZE", data_key="body.size", default=OPTIONAL),
+            EventField("event-time", "EVENT_TIME", context_key="time", default=OPTIONAL),
+        ),
+        questions=(),
+        lock_template=(
+            '{{ printf "%s/%s" .Input.body.bucket .Input.body.key | sha256sum | trunc 32 }}'
+        ),
+    ),
+}
+# Every event field of the job contract, in the order the workflow's containers list them.
+EVENT_FIELDS = ("bucket", "key", "etag", "size", "event-time")
+# Namespace of every job of an environment: the jobs share the environment's EventBus, and
+# Argo Events connects EventSources and Sensors only to an EventBus of their own namespace.
+JOBS_NAMESPACE = "jobs"
+
+
+@functools.cache
+def other_jobs(destination: Path, service: str) -> tuple[str, ...]:
+    """Jobs of the repository at `destination` besides `service` (their descriptors say so)."""
+    names = []
+    for descriptor in sorted(destination.glob("apps/*/catalog-info.yaml")):
+        try:
+            document = yaml.safe_load(descriptor.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        name = str(document.get("metadata", {}).get("name", ""))
+        if document.get("spec", {}).get("type") == "job" and name != service:
+            names.append(name)
+    return tuple(names)
 
 
 # --- CI providers: words and behaviours per provider, in one table ------------------------------
@@ -384,6 +499,13 @@ class ContextUpdater(ContextHook):
         context["pins"] = load_pins()
         context["languages"] = {key: lang.as_context() for key, lang in LANGUAGES.items()}
         context["service_questions"] = list(SERVICE_QUESTIONS)
+        context["triggers"] = {key: trigger.as_context() for key, trigger in TRIGGERS.items()}
+        if context.get("scope") == "service" and "_copier_conf" in context:
+            # The first job of a repository creates the EventBus (the `event_bus` question).
+            destination = Path(str(context["_copier_conf"]["dst_path"]))
+            context["first_job"] = not other_jobs(destination, str(context.get("project_slug")))
+        else:
+            context["first_job"] = True
         if context.get("scope") == "service" and "_external_data" in context:
             answers_file = Path(str(context["_copier_conf"]["dst_path"])) / PLATFORM_ANSWERS
             context["platform"] = PlatformAnswers(context["_external_data"], answers_file)
@@ -420,3 +542,7 @@ class ContextUpdater(ContextHook):
         )
         if context.get("language") in LANGUAGES:
             context["descriptor"] = service_descriptor(context)
+        context["jobs_namespace"] = JOBS_NAMESPACE
+        if context.get("trigger") in TRIGGERS:
+            context["trigger_info"] = TRIGGERS[str(context["trigger"])].as_context()
+            context["event_fields"] = list(EVENT_FIELDS)

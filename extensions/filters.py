@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+import zoneinfo
 from typing import Any
 
 from jinja2 import Environment
@@ -128,6 +129,58 @@ def check_int_range(value: Any, question: str, low: int, high: int) -> str:
     return ""
 
 
+# S3 bucket names (the rules S3 and MinIO share): 3-63 lowercase letters, digits, '.' and '-'.
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
+CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+def check_bucket(value: Any, question: str) -> str:
+    text = str(value)
+    if not BUCKET.match(text) or ".." in text or re.match(r"^\d+\.\d+\.\d+\.\d+$", text):
+        return (
+            f"{question}: {text!r} is not an S3 bucket name (3 to 63 lowercase letters, digits,"
+            " '.' and '-', starting and ending with a letter or digit)."
+        )
+    return ""
+
+
+def check_object_key(value: Any, question: str, allow_empty: bool = False) -> str:
+    """An object key or key prefix: relative, one line, at most 1024 bytes."""
+    text = str(value)
+    if not text:
+        return "" if allow_empty else f"{question}: must not be empty."
+    if text.startswith("/"):
+        return f"{question}: {text!r} starts with '/'; object keys are relative, e.g. incoming/."
+    if any(unicodedata.category(ch) == "Cc" for ch in text) or len(text.encode()) > 1024:
+        return f"{question}: must be one line of at most 1024 bytes."
+    return ""
+
+
+def check_cron(value: Any, question: str) -> str:
+    """A schedule Argo Events' calendar accepts: five cron fields, or a macro like @daily."""
+    text = str(value).strip()
+    if text in CRON_MACROS or text.startswith("@every "):
+        return ""
+    fields = text.split()
+    if len(fields) != 5 or not all(CRON_FIELD.match(field) for field in fields):
+        return (
+            f"{question}: {text!r} is not a cron schedule of five fields"
+            " (minute hour day-of-month month day-of-week), e.g. '0 2 * * *', or @daily."
+        )
+    return ""
+
+
+def check_timezone(value: Any, question: str) -> str:
+    """An IANA time zone name, as the calendar EventSource loads it (Go's time.LoadLocation)."""
+    text = str(value)
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"{question}: {text!r} is not an IANA time zone, e.g. UTC or Europe/Paris."
+    return ""
+
+
 class FiltersExtension(Extension):
     """Registers the pure functions above as Jinja filters."""
 
@@ -143,5 +196,9 @@ class FiltersExtension(Extension):
                 "check_pattern": check_pattern,
                 "check_environments": check_environments,
                 "check_int_range": check_int_range,
+                "check_bucket": check_bucket,
+                "check_object_key": check_object_key,
+                "check_cron": check_cron,
+                "check_timezone": check_timezone,
             }
         )
