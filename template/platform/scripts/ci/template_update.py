@@ -12,12 +12,19 @@ platform, then each service with the platform's answers: scripts/fleet.py) and w
 The changes are left uncommitted for the job to commit. This script needs only the standard
 library: it runs scripts/fleet.py with the Python interpreter that runs Copier (the one on the
 `copier` command's first line, e.g. pipx's), which has Copier and PyYAML.
+
+A private template: with TEMPLATE_REPOSITORY_TOKEN (a read-only token) in the environment, every
+git command this script and Copier run answers the template host's request for credentials
+with it, through a credential helper that reads the variable when git asks (user name:
+TEMPLATE_REPOSITORY_USER, default x-access-token). The token is never written into a URL, a
+command line, a file or the output.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,6 +32,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 CONFLICT_START = re.compile(r"^<{7} ", re.MULTILINE)
 CONFLICT_END = re.compile(r"^>{7} ", re.MULTILINE)
@@ -32,6 +40,15 @@ SECTION = re.compile(r"^## \[(?P<version>[^\]]+)\]", re.MULTILINE)
 GIT_PREFIXES = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
 FLEET = Path("scripts/fleet.py")
 SERVICE_ANSWERS = re.compile(r"^\.copier-answers\.[a-z][-a-z0-9]*\.yml$")
+TOKEN_VARIABLE = "TEMPLATE_REPOSITORY_TOKEN"
+# git runs the helper with `get`, `store` or `erase`; it answers `get` only, from the environment
+# of the moment, so the token is in no configuration, argument or log.
+CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || exit 0; '
+    'echo "username=${TEMPLATE_REPOSITORY_USER:-x-access-token}"; '
+    'echo "password=$TEMPLATE_REPOSITORY_TOKEN"; }; f'
+)
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 def run(*command: str, cwd: Path | None = None) -> str:
@@ -106,11 +123,44 @@ def changelog_excerpt(changelog: str, current: str, latest: str) -> str:
     return "\n\n".join(sections)
 
 
-def template_changelog(source: str, version: str) -> str:
-    """CHANGELOG.md of the template at `version` (tag `v<version>` or `<version>`)."""
+def git_url(source: str) -> str:
+    """The URL git clones for Copier's `gh:`/`gl:` shortcuts; other sources as they are."""
     for prefix, url in GIT_PREFIXES.items():
         if source.startswith(prefix):
-            source = url + source.removeprefix(prefix)
+            return url + source.removeprefix(prefix)
+    return source
+
+
+def credential_environment(source: str, environ: dict[str, str]) -> dict[str, str]:
+    """Git configuration, as environment variables, that authenticates to the template's host.
+
+    Empty without a token. Entries are added after any GIT_CONFIG_COUNT entries already set; the
+    helper applies to the template's scheme and host only, after an empty value that drops
+    helpers configured elsewhere for that host.
+    """
+    if not environ.get(TOKEN_VARIABLE):
+        return {}
+    url = urlsplit(git_url(source))
+    secure = url.scheme == "https" or (url.scheme == "http" and url.hostname in LOOPBACK)
+    if not secure or not url.hostname:
+        raise SystemExit(
+            f"{TOKEN_VARIABLE} is set, but the template source {source!r} is not an https URL: "
+            "point the project at the template's https address (docs/operations.md)"
+        )
+    scope = f"{url.scheme}://{url.netloc.rpartition('@')[2]}"
+    first = int(environ.get("GIT_CONFIG_COUNT") or "0")
+    key = f"credential.{scope}.helper"
+    entries = [(key, ""), (key, CREDENTIAL_HELPER)]
+    result = {"GIT_CONFIG_COUNT": str(first + len(entries)), "GIT_TERMINAL_PROMPT": "0"}
+    for index, (key, value) in enumerate(entries, start=first):
+        result[f"GIT_CONFIG_KEY_{index}"] = key
+        result[f"GIT_CONFIG_VALUE_{index}"] = value
+    return result
+
+
+def template_changelog(source: str, version: str) -> str:
+    """CHANGELOG.md of the template at `version` (tag `v<version>` or `<version>`)."""
+    source = git_url(source)
     with tempfile.TemporaryDirectory() as scratch:
         clone = Path(scratch) / "template"
         run("git", "clone", "--quiet", "--no-checkout", source, str(clone))
@@ -164,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="file to append key=value results to")
     args = parser.parse_args(argv)
 
+    source = answers_value(args.project / ".copier-answers.yml", "_src_path")
+    # Copier's git commands and ours inherit it.
+    os.environ.update(credential_environment(source, dict(os.environ)))
     status = check_update(args.project)
     current, latest = str(status["current_version"]), str(status["latest_version"])
     results = {"updated": "false", "conflicts": "false", "version": latest}
@@ -176,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
         applications = update_all(args.project)
         conflicts = [path for app in applications for path in app["conflicts"]]
         if is_changed(args.project):
-            source = answers_value(args.project / ".copier-answers.yml", "_src_path")
             changelog = changelog_excerpt(template_changelog(source, latest), current, latest)
             body = pull_request_body(current, latest, changelog, applications)
             args.body.write_text(body, "utf-8")
