@@ -29,6 +29,21 @@ PROBES = {"liveness": "/healthz", "readiness": "/readyz", "metrics": "/metrics"}
 
 
 @dataclass(frozen=True)
+class Sizing:
+    """Resources of a service's container and the runtime settings that fit them.
+
+    Derived from the generated service measured under load (docs/performance.md); the chart's
+    values.yaml starts from them.
+    """
+
+    cpu_request: str
+    memory_request: str
+    memory_limit: str
+    # Environment variables that size the runtime to memory_limit (heap, GC), name -> value.
+    runtime_env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Language:
     key: str
     stack: str
@@ -42,6 +57,8 @@ class Language:
     # Files that pin the service's dependencies (at most two: GitLab's cache:key:files): CI
     # caches keyed on them are downloaded again only when they change.
     lockfiles: tuple[str, ...] = ()
+    # Default requests, limits and runtime settings of the service's container.
+    sizing: Sizing = Sizing(cpu_request="100m", memory_request="128Mi", memory_limit="256Mi")
 
     def as_context(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +75,8 @@ LANGUAGES: dict[str, Language] = {
         build_context="apps/$SERVICE",
         shared_paths=("ruff.toml",),
         lockfiles=("apps/$SERVICE/requirements-dev.txt", "apps/$SERVICE/requirements.txt"),
+        # One uvicorn process; CPython has no heap setting to size.
+        sizing=Sizing(cpu_request="100m", memory_request="96Mi", memory_limit="192Mi"),
     ),
     "node": Language(
         key="node",
@@ -80,6 +99,13 @@ LANGUAGES: dict[str, Language] = {
             ".prettierrc.json",
         ),
         lockfiles=("pnpm-lock.yaml",),
+        # V8's old space capped well below the limit: the rest is code, buffers and new space.
+        sizing=Sizing(
+            cpu_request="100m",
+            memory_request="160Mi",
+            memory_limit="256Mi",
+            runtime_env=(("NODE_OPTIONS", "--max-old-space-size=160"),),
+        ),
     ),
     "go": Language(
         key="go",
@@ -93,6 +119,13 @@ LANGUAGES: dict[str, Language] = {
         ),
         build_context="apps/$SERVICE",
         lockfiles=("apps/$SERVICE/go.mod", "apps/$SERVICE/go.sum"),
+        # GOMEMLIMIT at ~80% of the limit: the GC works harder before the kernel OOM-kills.
+        sizing=Sizing(
+            cpu_request="50m",
+            memory_request="48Mi",
+            memory_limit="128Mi",
+            runtime_env=(("GOMEMLIMIT", "100MiB"),),
+        ),
     ),
     "java": Language(
         key="java",
@@ -103,6 +136,16 @@ LANGUAGES: dict[str, Language] = {
         requirements="GNU make, JDK 25 (set JAVA_HOME) and Maven 3.8+",
         build_context="apps/$SERVICE",
         lockfiles=("apps/$SERVICE/pom.xml",),
+        # Container-aware heap at 50% of the limit (metaspace, code cache and thread stacks
+        # need the rest) and the serial GC, the lightest collector for one or two cores.
+        sizing=Sizing(
+            cpu_request="250m",
+            memory_request="384Mi",
+            memory_limit="512Mi",
+            runtime_env=(
+                ("JAVA_TOOL_OPTIONS", "-XX:MaxRAMPercentage=50 -XX:+UseSerialGC -Xss512k"),
+            ),
+        ),
     ),
 }
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,3 +342,272 @@ def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
             path.unlink()
         else:
             path.write_text(original, encoding="utf-8")
+
+
+# --- The HTTP contract every language shares: probe bodies and metric names -----------------------
+
+PROBE_BODIES = {
+    "/healthz": (200, {"status": "ok"}),
+    "/readyz": (200, {"status": "ready"}),
+}
+NOT_READY = {"status": "not ready"}
+SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)")
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample of a Prometheus text exposition."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = SAMPLE.match(line)
+        assert match, f"not a Prometheus sample: {line!r}"
+        labels = dict(LABEL.findall(match["labels"] or ""))
+        samples.append((match["name"], labels, float(match["value"])))
+    return samples
+
+
+def assert_probe_bodies(port: int) -> None:
+    """/healthz and /readyz answer the same JSON bodies, byte for byte, in every language."""
+    for path, (status, body) in PROBE_BODIES.items():
+        answered, content_type, text = get(port, path)
+        assert (answered, text) == (status, json.dumps(body, separators=(",", ":"))), path
+        assert content_type.startswith("application/json"), (path, content_type)
+
+
+def assert_metrics_contract(port: int) -> None:
+    """The live /metrics names HTTP requests alike in every language: http_requests_total with
+    method, route and status; http_request_duration_seconds (a histogram) with method and route;
+    routes by template, "unmatched" for a path no route matches."""
+    assert get(port, "/healthz")[0] == 200
+    assert get(port, "/no-such-page/42")[0] == 404
+    status, content_type, text = get(port, "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain"), content_type
+    assert "# TYPE http_requests_total counter" in text.splitlines()
+    assert "# TYPE http_request_duration_seconds histogram" in text.splitlines()
+    samples = metric_samples(text)
+    http = [(name, labels) for name, labels, _ in samples if name.startswith("http_")]
+    names = {name for name, _ in http}
+    assert names == {
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "http_request_duration_seconds_sum",
+        "http_request_duration_seconds_count",
+    }, f"HTTP metrics beyond the contract: {sorted(names)}"
+    for name, labels in http:
+        expected = {"method", "route"}
+        if name == "http_requests_total":
+            expected.add("status")
+        if name.endswith("_bucket"):
+            expected.add("le")
+        assert set(labels) == expected, (name, labels)
+    requests = {
+        (labels["method"], labels["route"], labels["status"])
+        for name, labels in http
+        if name == "http_requests_total"
+    }
+    assert ("GET", "/healthz", "200") in requests
+    assert ("GET", "unmatched", "404") in requests
+    assert "/no-such-page" not in text, "a raw path became a label value"
+    counts = {labels["route"] for name, labels in http if name.endswith("_count")}
+    assert {"/healthz", "unmatched"} <= counts
+
+
+# --- Graceful stop under keep-alive load ---------------------------------------------------------
+
+# Header that the tests' delay hook (added to a copy of each service) reads: seconds to wait
+# before handling the request, so that it is still in flight when SIGTERM arrives.
+TEST_DELAY_HEADER = "X-Test-Delay"
+STALE = (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: str
+    connection: str
+
+
+@dataclass
+class KeepAliveLoad:
+    """`clients` threads, each sending GET `path` on one persistent connection until stopped.
+
+    A client stops when the server closes its connection after SIGTERM (`Connection: close`) or
+    refuses a new one. A request on an idle keep-alive connection that the server closed meanwhile
+    is retried once on a new connection, as standard clients do; every other error is a failure.
+    """
+
+    port: int
+    clients: int = 16
+    path: str = "/healthz"
+    answered: int = 0
+    closed: int = 0
+    retried: int = 0
+    refused: int = 0
+    failures: list[str] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __enter__(self) -> KeepAliveLoad:
+        for number in range(self.clients):
+            thread = threading.Thread(target=self._client, name=f"load-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 15) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        alive = [thread.name for thread in self._threads if thread.is_alive()]
+        assert not alive, f"load clients still waiting for an answer: {alive}"
+
+    def _record(self, **changes: int) -> None:
+        with self._lock:
+            for name, step in changes.items():
+                setattr(self, name, getattr(self, name) + step)
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            self.failures.append(message)
+
+    def _connect(self) -> http.client.HTTPConnection | None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.connect()
+        except ConnectionRefusedError:
+            self._record(refused=1)  # the listener is closed: nothing reached the server
+            return None
+        return connection
+
+    def _send(self, connection: http.client.HTTPConnection) -> Outcome:
+        connection.request("GET", self.path)
+        response = connection.getresponse()
+        body = response.read().decode()
+        with self._lock:
+            self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+            self.answered += 1
+        return Outcome(response.status, body, response.getheader("connection", "").lower())
+
+    def _client(self) -> None:
+        connection = self._connect()
+        if connection is None:
+            return self._fail("refused before the test began")
+        try:
+            while not self._stop.is_set():
+                try:
+                    outcome = self._send(connection)
+                except STALE:
+                    # The server closed this idle keep-alive connection: one retry, on a new one.
+                    connection.close()
+                    self._record(retried=1)
+                    retry = self._connect()
+                    if retry is None:
+                        return None
+                    connection = retry
+                    try:
+                        outcome = self._send(connection)
+                    except (OSError, http.client.HTTPException) as error:
+                        return self._fail(f"the retry on a new connection failed: {error!r}")
+                except (OSError, http.client.HTTPException) as error:
+                    return self._fail(f"{type(error).__name__} on a used connection: {error}")
+                if outcome.connection == "close":
+                    self._record(closed=1)
+                    return None  # drained: a real client goes to another pod from here
+        finally:
+            connection.close()
+        return None
+
+
+def delayed_get(port: int, path: str, seconds: float) -> Outcome:
+    """GET with the test delay: the service holds the request `seconds` before handling it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path, headers={TEST_DELAY_HEADER: str(seconds)})
+        response = connection.getresponse()
+        return Outcome(
+            response.status,
+            response.read().decode(),
+            response.getheader("connection", "").lower(),
+        )
+    finally:
+        connection.close()
+
+
+@dataclass
+class Output:
+    """What a process writes to its pipes, read as it comes so that it never blocks on a full
+    pipe (a service logs every request of a load test)."""
+
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, process: subprocess.Popen[str]) -> Output:
+        output = cls()
+        for stream, lines in ((process.stdout, output.stdout), (process.stderr, output.stderr)):
+            assert stream is not None, "start the process with stdout and stderr pipes"
+            reader = threading.Thread(target=lambda s=stream, x=lines: x.extend(s), daemon=True)
+            reader.start()
+            output.readers.append(reader)
+        return output
+
+    def wait(self, process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running {timeout} s after SIGTERM") from None
+        for reader in self.readers:
+            reader.join(5)
+        return "".join(self.stdout), "".join(self.stderr)
+
+
+def assert_graceful_stop(
+    port: int, pid: int, process: subprocess.Popen[str], drain_timeout: float
+) -> KeepAliveLoad:
+    """The shutdown contract (docs/services.md), under keep-alive load on loopback.
+
+    `pid` is the service process to send SIGTERM to; `process` is what the test started (the
+    service itself or `make run` around it), whose exit code is the service's. The service must
+    run with the test delay hook and SHUTDOWN_TIMEOUT=`drain_timeout`.
+    """
+    output = Output.read(process)
+    with KeepAliveLoad(port) as load, ThreadPoolExecutor(max_workers=4) as pool:
+        time.sleep(2)
+        slow = [pool.submit(delayed_get, port, "/healthz", 2.5) for _ in range(3)]
+        readiness = pool.submit(delayed_get, port, "/readyz", 1.5)
+        time.sleep(0.5)  # the delayed requests have reached the service and wait in it
+        assert not [future for future in [*slow, readiness] if future.done()]
+        answered_before = load.answered
+        stopped_at = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+
+        ready = readiness.result(timeout=30)
+        in_flight = [future.result(timeout=30) for future in slow]
+        stdout, stderr = output.wait(process, timeout=drain_timeout + 5)
+        stopped_after = time.monotonic() - stopped_at
+        load.stop()
+
+    assert process.returncode == 0, f"exit code {process.returncode}:\n{stdout[-2000:]}\n{stderr}"
+    assert stopped_after < drain_timeout, f"took {stopped_after:.1f} s to stop"
+    # /readyz, handled after SIGTERM, says not ready while the requests in flight finish.
+    assert (ready.status, json.loads(ready.body)) == (503, NOT_READY)
+    assert ready.connection == "close"
+    for outcome in in_flight:
+        assert (outcome.status, json.loads(outcome.body)) == (200, {"status": "ok"})
+        assert outcome.connection == "close", "a response during the drain keeps the connection"
+    assert stopped_after >= 1.5, "the service exited before the requests in flight finished"
+    # No request that reached the server was reset or left unanswered.
+    assert load.failures == []
+    assert load.answered > answered_before > 100, "the load did not run"
+    assert set(load.statuses) == {200}, load.statuses
+    assert load.retried <= load.clients
+    return load

@@ -25,7 +25,11 @@ import pytest
 
 from tests.helpers import run
 from tests.services.contract import (
+    TEST_DELAY_HEADER,
+    assert_graceful_stop,
     assert_json_logs,
+    assert_metrics_contract,
+    assert_probe_bodies,
     assert_probes_answer,
     descendants,
     dockerignore_and_copies,
@@ -98,6 +102,17 @@ class Elf:
             end = data.index(b"\0", names_offset + name)
             sections.add(data[names_offset + name : end].decode())
         return cls(interpreter, sections)
+
+
+def with_test_delay(text: str) -> str:
+    """server.go with the contract tests' delay hook at the start of every request."""
+    head = "func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {\n"
+    assert head in text
+    hook = (
+        f'\tif delay, err := time.ParseDuration(r.Header.Get("{TEST_DELAY_HEADER}") + "s"); '
+        "err == nil {\n\t\ttime.Sleep(delay)\n\t}\n"
+    )
+    return text.replace(head, head + hook)
 
 
 def junit_suites(path: Path) -> list[ET.Element]:
@@ -228,6 +243,50 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
         "stopping: not ready, waiting for the requests in flight",
         "stopped",
     ]
+
+
+@pytest.mark.slow
+def test_sigterm_under_keep_alive_load_loses_no_request(
+    service: Path, tool: Tool, tmp_path: Path, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    binary = tmp_path / "service"
+    with edited(service / "internal" / "server" / "server.go", with_test_delay):
+        run([tool("go"), "build", "-o", str(binary), "."], cwd=service)
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "SHUTDOWN_TIMEOUT": "10"}
+    process = start([str(binary)], tmp_path, env, stop_on_exit)
+    wait_for_health(port, process)
+
+    assert_graceful_stop(port, process.pid, process, drain_timeout=10)
+
+
+@pytest.mark.slow
+def test_live_metrics_and_probe_bodies_follow_the_shared_contract(
+    service: Path, tool: Tool, tmp_path: Path, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    binary = tmp_path / "service"
+    run([tool("go"), "build", "-o", str(binary), "."], cwd=service)
+    port = free_port()
+    process = start([str(binary)], tmp_path, {**os.environ, "PORT": str(port)}, stop_on_exit)
+    wait_for_health(port, process)
+
+    assert_probe_bodies(port)
+    assert_metrics_contract(port)
+
+
+@pytest.mark.slow
+def test_make_test_fails_below_the_coverage_threshold(project_copy: Path, service: Path) -> None:
+    answers = (project_copy / ".copier-answers.yml").read_text(encoding="utf-8")
+    (threshold,) = re.findall(r"^coverage_threshold: (\d+)$", answers, re.M)
+    makefile = (service / "Makefile").read_text(encoding="utf-8")
+    assert f"COVERAGE_THRESHOLD ?= {threshold}\n" in makefile
+
+    passing = run(["make", "test"], cwd=service)
+    failing = run(["make", "test", "COVERAGE_THRESHOLD=100"], cwd=service, check=False)
+
+    assert f"(minimum {threshold}%)" in passing.stdout
+    assert failing.returncode != 0
+    assert "coverage is below COVERAGE_THRESHOLD" in failing.stdout
 
 
 # --- go.mod, go.sum and the CI setup -------------------------------------------------------------

@@ -27,7 +27,10 @@ import yaml
 from tests.helpers import REPO_ROOT, load_yaml_documents, run
 from tests.services.contract import (
     Stage,
+    assert_graceful_stop,
     assert_json_logs,
+    assert_metrics_contract,
+    assert_probe_bodies,
     assert_probes_answer,
     descendants,
     edited,
@@ -121,6 +124,30 @@ def junit_totals(path: Path) -> tuple[int, int]:
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites", root.tag
     return int(root.attrib["tests"]), int(root.attrib["failures"])
+
+
+def with_test_delay(text: str) -> str:
+    """app.ts with the contract tests' delay hook, the first onRequest hook of the app."""
+    hook = (
+        '  app.addHook("onRequest", async (request) => {\n'
+        '    const seconds = Number(request.headers["x-test-delay"] ?? 0);\n'
+        "    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));\n"
+        "  });\n\n"
+    )
+    anchor = '  app.addHook("onReady",'
+    assert anchor in text
+    return text.replace(anchor, hook + anchor, 1)
+
+
+def serve_built(
+    service: Path, port: int, started: list[subprocess.Popen[str]], **env: str
+) -> subprocess.Popen[str]:
+    """`make build`, then `node dist/main.js` as `make run` and the image start it."""
+    run(["make", "build"], cwd=service)
+    environment = {**os.environ, "PORT": str(port), **env}
+    process = start(["node", "dist/main.js"], service, environment, started)
+    wait_for_health(port, process)
+    return process
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -242,6 +269,45 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
     assert any(entry.get("path") == "/readyz" and entry.get("status") == 200 for entry in entries)
     assert entries[-1]["message"] == "stopped"
     assert {entry["logger"] for entry in entries} == {service.name}
+
+
+@pytest.mark.slow
+def test_sigterm_under_keep_alive_load_loses_no_request(
+    service: Path, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    with edited(service / "src" / "app.ts", with_test_delay):
+        process = serve_built(service, port, stop_on_exit, SHUTDOWN_TIMEOUT="10")
+    run(["make", "build"], cwd=service)  # dist/ without the hook again, for the other tests
+
+    assert_graceful_stop(port, process.pid, process, drain_timeout=10)
+
+
+@pytest.mark.slow
+def test_live_metrics_and_probe_bodies_follow_the_shared_contract(
+    service: Path, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    serve_built(service, port, stop_on_exit)
+
+    assert_probe_bodies(port)
+    assert_metrics_contract(port)
+
+
+@pytest.mark.slow
+def test_make_test_fails_below_the_coverage_threshold(project_copy: Path, service: Path) -> None:
+    answers = (project_copy / ".copier-answers.yml").read_text(encoding="utf-8")
+    (threshold,) = re.findall(r"^coverage_threshold: (\d+)$", answers, re.M)
+    config = service / "vitest.config.ts"
+    gate = f"thresholds: {{ lines: {threshold} }}"
+    assert gate in config.read_text(encoding="utf-8")
+
+    with edited(config, lambda text: text.replace(gate, "thresholds: { lines: 100 }")):
+        failing = run(["make", "test"], cwd=service, check=False)
+
+    assert failing.returncode != 0
+    output = failing.stdout + failing.stderr
+    assert "does not meet global threshold (100%)" in output, output[-3000:]
 
 
 # --- lockfile and pins ---------------------------------------------------------------------------

@@ -27,10 +27,14 @@ from tests.helpers import run
 from tests.services.contract import (
     Instruction,
     Stage,
+    assert_graceful_stop,
     assert_json_logs,
+    assert_metrics_contract,
+    assert_probe_bodies,
     assert_probes_answer,
     descendants,
     dockerignore_and_copies,
+    edited,
     env_pairs,
     free_port,
     get,
@@ -77,6 +81,32 @@ def python_process(parent: int) -> int:
         if Path(command[0].decode()).name.startswith("python"):
             return pid
     raise AssertionError(f"no python process under {parent}")
+
+
+def with_test_delay(text: str) -> str:
+    """app.py with the contract tests' delay hook, the outermost middleware of the app."""
+    hook = (
+        '    @app.middleware("http")\n'
+        "    async def test_delay(request: Request, call_next):  # type: ignore[no-untyped-def]\n"
+        "        import asyncio\n\n"
+        '        await asyncio.sleep(float(request.headers.get("x-test-delay", "0")))\n'
+        "        return await call_next(request)\n\n"
+        "    return app\n"
+    )
+    assert text.endswith("    return app\n")
+    return text.removesuffix("    return app\n") + hook
+
+
+def serve(
+    service: Path, port: int, started: list[subprocess.Popen[str]], **env: str
+) -> subprocess.Popen[str]:
+    """`python -m <package>` as `make run` and the image start it, from the service's .venv."""
+    (package,) = (init.parent.name for init in (service / "src").glob("*/__init__.py"))
+    environment = {**os.environ, "PYTHONPATH": "src", "PORT": str(port), **env}
+    python = str(service / ".venv" / "bin" / "python")
+    process = start([python, "-m", package], service, environment, started)
+    wait_for_health(port, process)
+    return process
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -137,6 +167,44 @@ def test_generated_python_is_ruff_clean_and_formatted(default_project: Path, too
     run([ruff, "check", "--no-cache", "."], cwd=service_dir)
     result = run([ruff, "format", "--no-cache", "--check", "--diff", "."], cwd=service_dir)
     assert "would reformat" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_under_keep_alive_load_loses_no_request(
+    service: Path, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    (app,) = service.glob("src/*/app.py")
+    port = free_port()
+    with edited(app, with_test_delay):
+        process = serve(service, port, stop_on_exit, SHUTDOWN_TIMEOUT="10")
+
+    assert_graceful_stop(port, process.pid, process, drain_timeout=10)
+
+
+@pytest.mark.slow
+def test_live_metrics_and_probe_bodies_follow_the_shared_contract(
+    service: Path, stop_on_exit: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    serve(service, port, stop_on_exit)
+
+    assert_probe_bodies(port)
+    assert_metrics_contract(port)
+
+
+@pytest.mark.slow
+def test_make_test_fails_below_the_coverage_threshold(project_copy: Path, service: Path) -> None:
+    answers = (project_copy / ".copier-answers.yml").read_text(encoding="utf-8")
+    (threshold,) = re.findall(r"^coverage_threshold: (\d+)$", answers, re.M)
+    pyproject = service / "pyproject.toml"
+    gate = f"fail_under = {threshold}\n"
+    assert gate in pyproject.read_text(encoding="utf-8")
+
+    with edited(pyproject, lambda text: text.replace(gate, "fail_under = 100\n")):
+        failing = run(["make", "test"], cwd=service, check=False)
+
+    assert failing.returncode != 0
+    assert "Required test coverage of 100% not reached" in failing.stdout
 
 
 @pytest.mark.slow

@@ -168,10 +168,13 @@ func named(handler slog.Handler, name string) *slog.Logger {
 	return slog.New(handler.WithAttrs([]slog.Attr{slog.String("logger", name)}))
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
+// writeJSON answers with body as compact JSON, the same bytes as the services in the other
+// languages send (no trailing newline).
+func writeJSON(w http.ResponseWriter, status int, body map[string]string) {
+	encoded, _ := json.Marshal(body) // a map of strings always encodes
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	_, _ = w.Write(encoded)
 }
 
 // statusRecorder remembers the status code of the response.

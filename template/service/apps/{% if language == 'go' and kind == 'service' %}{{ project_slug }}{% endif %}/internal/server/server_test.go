@@ -105,7 +105,7 @@ func TestHealthzAnswersOK(t *testing.T) {
 
 	response := call(s, http.MethodGet, "/healthz")
 
-	if response.Code != http.StatusOK || response.Body.String() != "{\"status\":\"ok\"}\n" {
+	if response.Code != http.StatusOK || response.Body.String() != "{\"status\":\"ok\"}" {
 		t.Errorf("GET /healthz = %d %q", response.Code, response.Body)
 	}
 	if contentType := response.Header().Get("Content-Type"); contentType != "application/json" {

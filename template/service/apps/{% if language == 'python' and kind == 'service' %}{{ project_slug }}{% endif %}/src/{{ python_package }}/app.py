@@ -47,6 +47,10 @@ def create_app(lifecycle: Lifecycle | None = None) -> FastAPI:
         try:
             response = await call_next(request)
             status = response.status_code
+            if lifecycle.stopping:
+                # Close each connection after its response while stopping, so that clients
+                # reconnect to another pod instead of reusing a connection that is closing.
+                response.headers["connection"] = "close"
             return response
         finally:
             # The router stores the matched route in the scope; its template is the label.

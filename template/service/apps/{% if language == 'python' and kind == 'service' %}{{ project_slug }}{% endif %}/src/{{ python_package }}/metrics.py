@@ -9,8 +9,12 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
+
+# No *_created series: the services in the other languages expose none (one metrics contract).
+disable_created_metrics()
 
 
 class HttpMetrics:
