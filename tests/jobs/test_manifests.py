@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -42,7 +43,7 @@ from tests.charts.test_chart import (
 )
 from tests.crd_schema import close_objects, validate_custom_resource
 from tests.helpers import REPO_ROOT, run
-from tests.monorepo import build_monorepo, make
+from tests.monorepo import build_monorepo, make, tool_env
 from tests.update.gitrepo import commit_all, snapshot_template
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -723,3 +724,29 @@ def test_workflow_pods_pass_kube_score_with_their_documented_waivers(
     critical = [line for line in result.stdout.splitlines() if line.startswith("[CRITICAL]")]
     assert critical == [], result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_projects_own_lint_deploy_passes_with_the_jobs(
+    monorepo: Path, schemas_dir: Path, tool: Callable[[str], str]
+) -> None:
+    """`make lint-deploy` of the generated repository (helm, kubeconform, kube-score, yamllint)
+    over the HTTP service and the three jobs, with the upstream schemas of ../shared/schemas."""
+    if not (monorepo / "scripts" / "ci" / "lint-deploy").is_file():
+        pytest.skip("this template version has no scripts/ci/lint-deploy")
+    for name in ("helm", "kubeconform", "kube-score", "yamllint"):
+        tool(name)
+    checks = "CHECKS=helm kubeconform kube-score yamllint"
+    env = {**tool_env(), "LINT_DEPLOY_CRDS": str(schemas_dir)}
+    result = run(
+        ["make", "lint-deploy", f"LINT_PYTHON={sys.executable}", checks],
+        cwd=monorepo,
+        env=env,
+        check=False,
+        timeout=900,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for job in JOBS:
+        for env_name in ENVIRONMENTS:
+            assert f"+ kube-score {job}-{env_name}.yaml: 0 critical" in output, output
+    assert "Invalid: 0, Errors: 0, Skipped: 0" in output, output
