@@ -8,9 +8,11 @@ PYTEST_ARGS ?=
 
 .PHONY: new test lint docs bench
 
+# Records this checkout's absolute path and commit, so `copier update` works in the project;
+# renders the newest release tag (REF=HEAD: this commit; DRAFT=1 with it: uncommitted changes too).
 new:
-	scripts/bootstrap render
-	.venv/bin/copier copy --trust --vcs-ref HEAD $(COPIER_ARGS) "$(CURDIR)" "$(DEST)"
+	@scripts/bootstrap render
+	@.venv/bin/python scripts/new.py "$(DEST)" $(COPIER_ARGS)
 
 test:
 	scripts/bootstrap dev

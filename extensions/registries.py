@@ -38,6 +38,11 @@ class Registry:
     auth: dict[str, str] = field(default_factory=dict)  # ci_provider -> how CI logs in
     secrets: dict[str, list[Secret]] = field(default_factory=dict)  # ci_provider -> to create
     cluster_pull: str = ""
+    # `host` is only an example, no one's registry (an account id, example.com): the question
+    # has no default, and the example is refused (check_registry_host); `host_form` shows the
+    # shape of a real one.
+    placeholder: bool = False
+    host_form: str = ""
 
 
 def basic_login(user: str, password: str) -> list[Secret]:
@@ -111,6 +116,8 @@ REGISTRIES: dict[str, Registry] = {
                 )
             ),
             cluster_pull="an image pull secret with a pull-only robot account",
+            placeholder=True,
+            host_form="harbor.<your domain>",
         ),
         Registry(
             key="ecr",
@@ -127,6 +134,8 @@ REGISTRIES: dict[str, Registry] = {
                 ]
             ),
             cluster_pull="the node role (AmazonEC2ContainerRegistryReadOnly)",
+            placeholder=True,
+            host_form="<account id>.dkr.ecr.<region>.amazonaws.com",
         ),
         Registry(
             key="gar",
@@ -194,7 +203,42 @@ REGISTRIES: dict[str, Registry] = {
 }
 
 
+# The registry a CI provider brings along: the default answer to `registry`.
+DEFAULT_REGISTRY = {"github": "ghcr", "gitlab": "gitlab"}
+# An AWS account id that is nobody's (the documentation's own example).
+EXAMPLE_ACCOUNT = "123456789012"
+
+
+def default_registry(ci_provider: str) -> str:
+    """The registry of the CI provider itself (its job token can push there)."""
+    return DEFAULT_REGISTRY.get(ci_provider, "ghcr")
+
+
+def check_registry_host(value: object, question: str, registry: str) -> str:
+    """Require a host where the registry has no default, and refuse the example hosts (a
+    validator: '' when the answer is fine)."""
+    host = str(value).strip()
+    chosen = REGISTRIES.get(registry)
+    form = f", e.g. {chosen.host_form}" if chosen and chosen.host_form else ""
+    if not host:
+        title = chosen.title if chosen else "the registry"
+        return (
+            f"{question}: required with {title}: give your registry's host name{form}"
+            f" (--data {question}=<host>)."
+        )
+    examples = {entry.host for entry in REGISTRIES.values() if entry.placeholder}
+    if host in examples or EXAMPLE_ACCOUNT in host.split(".", 1)[0]:
+        return (
+            f"{question}: {host!r} is an example host, no one's registry; give your registry's"
+            f" host name{form} (--data {question}=<host>)."
+        )
+    return ""
+
+
 def default_registry_host(registry: str, owner: str = "") -> str:
+    """The registry's public host, or '' where only the user knows it (a required answer)."""
+    if REGISTRIES[registry].placeholder:
+        return ""
     host = REGISTRIES[registry].host
     return host.format(owner=re.sub(r"[^a-z0-9]", "", owner.lower()) or "myregistry")
 
@@ -309,7 +353,9 @@ class RegistryExtension(ContextHook):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        environment.filters["default_registry"] = default_registry
         environment.filters["default_registry_host"] = default_registry_host
+        environment.filters["check_registry_host"] = check_registry_host
         environment.filters["default_image_repository"] = default_image_repository
 
     def hook(self, context: dict[str, Any]) -> None:

@@ -91,7 +91,9 @@ def table(config: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, spec in questions(config).items():
-        help_text = str(spec.get("help", "")).replace("|", "\\|")
+        # A help text may name the CI provider's words ({{ ci.request }}): both, in the table.
+        help_text = str(spec.get("help", "")).replace("{{ ci.request }}", "pull/merge request")
+        help_text = help_text.replace("|", "\\|")
         if "when" in spec:
             help_text += " (asked only when it applies)"
         row = [

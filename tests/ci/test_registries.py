@@ -17,6 +17,11 @@ from tests.monorepo import build_monorepo
 from tests.update.gitrepo import snapshot_template
 
 PAIRS = [(provider, registry) for provider in ("github", "gitlab") for registry in REGISTRIES]
+# Registries whose host only the user knows (no default): a real-looking answer for each.
+OWN_HOSTS = {
+    "harbor": "harbor.acme.internal",
+    "ecr": "210987654321.dkr.ecr.eu-west-1.amazonaws.com",
+}
 # Registries whose CI login is an OIDC token exchange (no stored secret).
 OIDC = sorted(name for name, registry in REGISTRIES.items() if registry.kaniko_auth != "basic")
 # What a leaked credential looks like: token prefixes and a basic-auth blob in a config.
@@ -29,7 +34,10 @@ CREDENTIAL = re.compile(
 @pytest.fixture(scope="module", params=PAIRS, ids=[f"{p}-{r}" for p, r in PAIRS])
 def pair(request: pytest.FixtureRequest, copie_session: Any) -> tuple[str, str, Path]:
     provider, registry = request.param
-    project = render(copie_session, ci_provider=provider, registry=registry, deploy_target="helm")
+    hosts = {"registry_host": OWN_HOSTS[registry]} if registry in OWN_HOSTS else {}
+    project = render(
+        copie_session, ci_provider=provider, registry=registry, deploy_target="helm", **hosts
+    )
     return provider, registry, project
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -750,3 +751,105 @@ def test_the_projects_own_lint_deploy_passes_with_the_jobs(
         for env_name in ENVIRONMENTS:
             assert f"+ kube-score {job}-{env_name}.yaml: 0 critical" in output, output
     assert "Invalid: 0, Errors: 0, Skipped: 0" in output, output
+
+
+# --- The Sensor's event mapping, evaluated --------------------------------------------------------
+
+SENSOR_TEMPLATE = Path(__file__).with_name("sensortemplate")
+# The event data Argo Events' minio source publishes for one upload (its `notification` records
+# are MinIO's S3 event records), and a webhook request's data (header and JSON body).
+S3_EVENT = {
+    "notification": [
+        {
+            "eventVersion": "2.0",
+            "eventSource": "minio:s3",
+            "eventTime": "2026-12-01T02:00:00.000Z",
+            "eventName": "s3:ObjectCreated:Put",
+            "s3": {
+                "bucket": {"name": "partner-drops"},
+                "object": {
+                    "key": "incoming/acme/day-1.csv",
+                    "size": 26,
+                    "eTag": "9b2cf535f27731c974343645a3985328",
+                },
+            },
+        }
+    ]
+}
+WEBHOOK_EVENT = {
+    "header": {"Content-Type": ["application/json"]},
+    "body": {"bucket": "partner-drops", "key": "incoming/acme/day-1.csv"},
+}
+
+
+def data_key(event: Any, path: str) -> str | None:
+    """A dataKey (a gjson path of dot-separated keys and indices) over the event's data."""
+    node = event
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return str(node)
+
+
+@pytest.fixture(scope="module")
+def sensor_template(
+    tool: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, Any], str]:
+    """Run a dataTemplate as Argo Events does: text/template with Sprig over {"Input": data}."""
+    binary = tmp_path_factory.mktemp("sensortemplate") / "sensortemplate"
+    run(
+        [tool("go"), "build", "-o", binary, "."],
+        cwd=SENSOR_TEMPLATE,
+        env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"},
+        timeout=600,
+    )
+
+    def execute(template: str, event: Any) -> str:
+        request = json.dumps({"template": template, "event": event})
+        result = subprocess.run(
+            [str(binary)], input=request, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    return execute
+
+
+@pytest.mark.parametrize(
+    ("job", "event"), [("partner-import", S3_EVENT), ("partner-hook", WEBHOOK_EVENT)]
+)
+def test_the_sensor_turns_an_event_into_the_jobs_environment_and_its_lock(
+    rendered: dict[tuple[str, str], list[Manifest]],
+    sensor_template: Callable[[str, Any], str],
+    job: str,
+    event: Any,
+) -> None:
+    parameters = sensor_parameters(rendered[(job, "dev")], job)
+    values = {
+        name: data_key(event, src["dataKey"]) if "dataKey" in src else src.get("value")
+        for name, src in parameters.items()
+        if name != "lock"
+    }
+    assert values["bucket"] == "partner-drops"
+    assert values["key"] == "incoming/acme/day-1.csv"
+    if job == "partner-import":
+        assert values["etag"] == "9b2cf535f27731c974343645a3985328"
+        assert values["size"] == "26"
+        assert values["event-time"] == "2026-12-01T02:00:00.000Z"
+    lock = sensor_template(parameters["lock"]["dataTemplate"], event)
+    # The lock docs/jobs.md computes for a replay, and the calendar chart's own.
+    assert lock == hashlib.sha256(b"partner-drops/incoming/acme/day-1.csv").hexdigest()[:32]
+    mutex = one(rendered[(job, "dev")], "WorkflowTemplate")["spec"]["synchronization"]
+    assert "/" not in mutex["mutexes"][0]["name"].replace("{{workflow.parameters.lock}}", lock)
+
+
+def test_the_lock_template_fails_on_an_event_without_the_object(
+    rendered: dict[tuple[str, str], list[Manifest]], sensor_template: Callable[[str, Any], str]
+) -> None:
+    parameters = sensor_parameters(rendered[("partner-import", "dev")], "partner-import")
+    with pytest.raises(AssertionError, match="index"):
+        sensor_template(parameters["lock"]["dataTemplate"], {"notification": []})
