@@ -23,12 +23,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from extensions.context import load_pins
 from tests.helpers import run
 from tests.services.contract import (
+    TEST_DELAY_HEADER,
+    KeepAliveLoad,
+    Output,
     all_descendants,
+    assert_graceful_stop,
     assert_json_logs,
+    assert_metrics_contract,
+    assert_probe_bodies,
     dockerignore_and_copies,
     edited,
     env_pairs,
@@ -112,6 +119,57 @@ def assert_cobertura(path: Path, minimum: float) -> ET.Element:
     return root
 
 
+# The contract tests' delay hook: a servlet filter inside HttpMetricsFilter (it runs after it).
+TEST_DELAY_FILTER = """package {package};
+
+import jakarta.servlet.Filter;
+import jakarta.servlet.FilterChain;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.ServletRequest;
+import jakarta.servlet.ServletResponse;
+import jakarta.servlet.http.HttpServletRequest;
+import java.io.IOException;
+import org.springframework.stereotype.Component;
+
+@Component
+class TestDelayFilter implements Filter {{
+  @Override
+  public void doFilter(ServletRequest request, ServletResponse response, FilterChain chain)
+      throws IOException, ServletException {{
+    String delay = ((HttpServletRequest) request).getHeader("{header}");
+    if (delay != null) {{
+      try {{
+        Thread.sleep((long) (Double.parseDouble(delay) * 1000));
+      }} catch (InterruptedException interrupted) {{
+        Thread.currentThread().interrupt();
+      }}
+    }}
+    chain.doFilter(request, response);
+  }}
+}}
+"""
+QUANTITY = re.compile(r"^(\d+)(Mi|Gi)$")
+
+
+def chart_runtime(project: Path) -> tuple[dict[str, str], int]:
+    """The runtime environment and the memory limit (bytes) the chart gives the container."""
+    (values_file,) = (project / "deploy" / "charts").glob("*/values.yaml")
+    values = yaml.safe_load(values_file.read_text(encoding="utf-8"))
+    env = {item["name"]: item["value"] for item in values["runtimeEnv"]}
+    match = QUANTITY.match(values["resources"]["limits"]["memory"])
+    assert match, values["resources"]["limits"]["memory"]
+    limit = int(match[1]) * {"Mi": 2**20, "Gi": 2**30}[match[2]]
+    return env, limit
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (VmRSS in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 # --- fixtures ------------------------------------------------------------------------------------
 
 
@@ -129,6 +187,28 @@ def service(project_copy: Path, java_env: dict[str, str]) -> Path:
         run(["make", "deps"], cwd=service_dir, env=java_env)
         run(["make", "lint"], cwd=service_dir, env=java_env)
     return service_dir
+
+
+@pytest.fixture(scope="module")
+def delay_jar(
+    service: Path, java_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The service's jar as `mvn package` builds it, with the contract tests' delay hook."""
+    package = java_package(service)
+    hook = TEST_DELAY_FILTER.format(package=package.name, header=TEST_DELAY_HEADER)
+    with added(package / "TestDelayFilter.java", hook):
+        run(
+            ["mvn", "--batch-mode", "--quiet", "-Dmaven.test.skip=true", "package"],
+            cwd=service,
+            env=java_env,
+        )
+    jar = tmp_path_factory.mktemp("java-jar") / "service.jar"
+    shutil.copy2(service / "target" / f"{service.name}.jar", jar)
+    return jar
+
+
+def java_command(java_env: dict[str, str], jar: Path) -> list[str]:
+    return [f"{java_env['JAVA_HOME']}/bin/java", "-jar", str(jar)]
 
 
 # --- make lint / test / run ----------------------------------------------------------------------
@@ -200,17 +280,13 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
     make = start(["make", "--silent", "run"], service, env, stop_on_exit)
     wait_for_health(port, make, timeout=120)
 
-    assert get(port, "/healthz") == (
-        200,
-        "application/vnd.spring-boot.actuator.v3+json",
-        '{"status":"UP"}',
-    )
+    assert get(port, "/healthz") == (200, "application/json", '{"status":"ok"}')
     assert get(port, "/readyz")[0] == 200
     status, content_type, body = get(port, "/metrics")
     assert status == 200
     assert content_type.startswith("text/plain")
-    assert "# HELP http_server_requests_seconds " in body
-    assert 'uri="/healthz"' in body
+    assert "# HELP http_requests_total " in body
+    assert 'route="/healthz"' in body
 
     stopped_at = time.monotonic()
     os.kill(service_process(make.pid, f"{java_package(service).name}.Application"), signal.SIGTERM)
@@ -220,6 +296,104 @@ def test_make_run_serves_probes_logs_json_and_stops_on_sigterm(
     entries = assert_json_logs(ANSI_RESET.sub("", stdout))
     assert any(str(entry["message"]).startswith("Started Application") for entry in entries)
     assert any(entry["message"] == "Graceful shutdown complete" for entry in entries)
+
+
+@pytest.mark.slow
+def test_sigterm_under_keep_alive_load_loses_no_request(
+    delay_jar: Path,
+    java_env: dict[str, str],
+    tmp_path: Path,
+    stop_on_exit: list[subprocess.Popen[str]],
+) -> None:
+    port = free_port()
+    env = {**java_env, "PORT": str(port), "SHUTDOWN_TIMEOUT": "10"}
+    process = start(java_command(java_env, delay_jar), tmp_path, env, stop_on_exit)
+    wait_for_health(port, process, timeout=90)
+
+    assert_graceful_stop(port, process.pid, process, drain_timeout=10)
+
+
+@pytest.mark.slow
+def test_under_load_with_the_chart_memory_settings_rss_stays_below_80_percent_of_the_limit(
+    language_project: Path,
+    delay_jar: Path,
+    java_env: dict[str, str],
+    tmp_path: Path,
+    stop_on_exit: list[subprocess.Popen[str]],
+) -> None:
+    """The JVM options of the chart, with the memory limit a container gives the JVM (-XX:MaxRAM
+    stands in for the cgroup limit here); the live /metrics and probes follow the contract."""
+    runtime_env, limit = chart_runtime(language_project)
+    options = f"{runtime_env['JAVA_TOOL_OPTIONS']} -XX:MaxRAM={limit}"
+    port = free_port()
+    env = {**java_env, **runtime_env, "JAVA_TOOL_OPTIONS": options, "PORT": str(port)}
+    process = start(java_command(java_env, delay_jar), tmp_path, env, stop_on_exit)
+    output = Output.read(process)
+    wait_for_health(port, process, timeout=90)
+    assert_probe_bodies(port)
+    assert_metrics_contract(port)
+
+    peak = rss_bytes(process.pid)
+    with KeepAliveLoad(port) as load:
+        until = time.monotonic() + 15
+        while time.monotonic() < until:
+            time.sleep(0.2)
+            peak = max(peak, rss_bytes(process.pid))
+    process.send_signal(signal.SIGTERM)
+    _, stderr = output.wait(process, timeout=30)
+
+    assert f"Picked up JAVA_TOOL_OPTIONS: {options}" in stderr
+    assert load.failures == []
+    assert load.answered > 1000
+    assert peak < 0.8 * limit, f"RSS {peak / 2**20:.0f} MiB of a {limit / 2**20:.0f} MiB limit"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PORT", "abc", 'PORT must be a number from 1 to 65535, got "abc"'),
+        ("PORT", "70000", 'PORT must be a number from 1 to 65535, got "70000"'),
+        (
+            "SHUTDOWN_TIMEOUT",
+            "soon",
+            'SHUTDOWN_TIMEOUT must be a number of seconds >= 0, got "soon"',
+        ),
+    ],
+)
+def test_a_bad_setting_stops_the_service_with_one_line_naming_the_value(
+    delay_jar: Path,
+    java_env: dict[str, str],
+    tmp_path: Path,
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    env = {key: item for key, item in java_env.items() if key != "JAVA_TOOL_OPTIONS"}
+    result = run(
+        java_command(java_env, delay_jar), cwd=tmp_path, env={**env, variable: value}, check=False
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"configuration error: {message}"]
+    assert result.stdout == ""
+
+
+@pytest.mark.slow
+def test_make_test_fails_below_the_coverage_threshold(
+    project_copy: Path, service: Path, java_env: dict[str, str]
+) -> None:
+    answers = (project_copy / ".copier-answers.yml").read_text(encoding="utf-8")
+    (threshold,) = re.findall(r"^coverage_threshold: (\d+)$", answers, re.M)
+    makefile = (service / "Makefile").read_text(encoding="utf-8")
+    assert f"COVERAGE_THRESHOLD ?= {threshold}\n" in makefile
+
+    command = [*make_test_only("SettingsTest", service), "COVERAGE_THRESHOLD=100"]
+    result = run(command, cwd=service, env=java_env, check=False)
+
+    assert result.returncode != 0
+    assert "is below COVERAGE_THRESHOLD (100%)" in result.stderr
+    assert "test(s) failed" not in result.stderr  # the tests passed: coverage failed the run
 
 
 def test_pom_uses_no_wrapper_and_no_file_names_a_registry(language_project: Path) -> None:
@@ -295,7 +469,10 @@ def test_dockerfile_builds_with_kaniko_and_runs_unprivileged(language_project: P
     (expose,) = final.values("EXPOSE")
     final_env = dict(pair for value in final.values("ENV") for pair in env_pairs(value))
     assert expose == final_env["PORT"] == "8080"
-    assert "-XX:MaxRAMPercentage=75" in final_env["JAVA_TOOL_OPTIONS"].split()
+    # The JVM settings of the chart's runtimeEnv, for a container run without the chart.
+    runtime_env, _ = chart_runtime(language_project)
+    assert final_env["JAVA_TOOL_OPTIONS"] == runtime_env["JAVA_TOOL_OPTIONS"]
+    assert "-XX:MaxRAMPercentage=" in final_env["JAVA_TOOL_OPTIONS"]
     # The layers of the jar, least often changed first; the application's own jar last.
     copied = [value.split()[1] for value in final.values("COPY")]
     assert [Path(source).name for source in copied] == [
@@ -374,7 +551,7 @@ def test_dockerfile_build_commands_run_natively_and_the_cmd_serves(
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert_json_logs(stdout)  # the jar alone: every line of stdout is JSON
-    assert "Picked up JAVA_TOOL_OPTIONS: -XX:MaxRAMPercentage=75" in stderr
+    assert f"Picked up JAVA_TOOL_OPTIONS: {image_env['JAVA_TOOL_OPTIONS']}" in stderr
 
 
 # --- other answers -------------------------------------------------------------------------------

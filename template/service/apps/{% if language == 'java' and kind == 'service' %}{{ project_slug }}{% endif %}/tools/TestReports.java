@@ -23,7 +23,8 @@ import org.w3c.dom.NodeList;
  * (every Surefire suite in one file) and coverage.xml (JaCoCo's line coverage in Cobertura XML).
  *
  * <p>{@code make test} runs it with the JDK's source launcher: {@code java tools/TestReports.java}.
- * It exits with 1 when a test failed, so that Maven can keep going to the coverage report.
+ * It exits with 1 when a test failed, so that Maven can keep going to the coverage report, or when
+ * the line coverage is below the threshold given as its argument (COVERAGE_THRESHOLD).
  */
 public final class TestReports {
 
@@ -40,10 +41,19 @@ public final class TestReports {
       System.exit(2);
     }
     int unsuccessful = writeJunit(suites, Path.of("junit.xml"));
-    writeCobertura(JACOCO, Path.of("coverage.xml"));
+    double lineRate = writeCobertura(JACOCO, Path.of("coverage.xml"));
     if (unsuccessful > 0) {
       System.err.println(
           unsuccessful + " test(s) failed: see junit.xml or target/surefire-reports/");
+      System.exit(1);
+    }
+    double minimum = args.length > 0 ? Double.parseDouble(args[0]) : 0;
+    if (lineRate * 100 < minimum) {
+      System.err.printf(
+          Locale.ROOT,
+          "line coverage %.2f%% is below COVERAGE_THRESHOLD (%s%%)%n",
+          lineRate * 100,
+          args[0]);
       System.exit(1);
     }
   }
@@ -100,7 +110,8 @@ public final class TestReports {
    * Cobertura's {@code coverage > packages > package > classes > class > lines > line}, one class
    * per source file (JaCoCo counts lines by file). JaCoCo has no hit counts: a covered line has 1.
    */
-  private static void writeCobertura(Path jacocoXml, Path output) throws Exception {
+  /** Writes coverage.xml; returns the line rate (0 to 1). */
+  private static double writeCobertura(Path jacocoXml, Path output) throws Exception {
     Element report = parse(jacocoXml).getDocumentElement();
     Document cobertura = parser().newDocument();
     Element coverage = cobertura.createElement("coverage");
@@ -148,6 +159,7 @@ public final class TestReports {
         total.linesCovered,
         total.lines,
         100 * Counts.rate(total.linesCovered, total.lines));
+    return Counts.rate(total.linesCovered, total.lines);
   }
 
   private static Element coberturaLine(Document document, Element jacocoLine, Counts counts) {
