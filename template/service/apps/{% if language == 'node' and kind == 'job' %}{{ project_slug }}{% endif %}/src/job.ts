@@ -177,6 +177,14 @@ export class Job {
     return `${this.settings.statePrefix}${this.settings.key}@${etag}`;
   }
 
+  /** Whether the object is a result or a marker of this job (when both share a bucket, a
+   * notification for the whole bucket would otherwise start the job on its own output). */
+  get ownOutput(): boolean {
+    const { bucket, key, outputBucket, outputPrefix, statePrefix } = this.settings;
+    const prefixes = [outputPrefix, statePrefix].filter((prefix) => prefix !== "");
+    return outputBucket === bucket && prefixes.some((prefix) => key.startsWith(prefix));
+  }
+
   /** Whether this version of the object (key and ETag) was loaded before. */
   async processed(etag: string): Promise<boolean> {
     return (
@@ -187,6 +195,11 @@ export class Job {
   /** Read the object and check it is the whole one the event announced, and well-formed. */
   async validate(): Promise<Validated> {
     const { bucket, key, size } = this.settings;
+    if (this.ownOutput) {
+      this.logger.info({ event: "skipped", source: this.source }, "the job's own output");
+      const etag = this.settings.etag ?? "";
+      return { bucket, key, etag, skipped: true, columns: [], records: [] };
+    }
     const etag = this.settings.etag ?? (await this.storage.etag(bucket, key));
     if (etag === undefined) {
       throw new Invalid(`${this.source} does not exist`);

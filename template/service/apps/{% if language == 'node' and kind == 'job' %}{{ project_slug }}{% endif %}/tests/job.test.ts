@@ -96,6 +96,33 @@ describe("Job", () => {
     expect(storage.stored()).toEqual([KEY]);
   });
 
+  it.each([RESULT, `.processed/${KEY}@9b2cf535f27731c974343645a3985328`])(
+    "takes its own output (%s) for no input",
+    async (key) => {
+      const storage = new MemoryStorage();
+      const settings = { ...event(storage), key };
+      storage.add(BUCKET, key, '{"rows": 3}');
+
+      const validated = await job(storage, settings).validate();
+
+      expect(validated.skipped).toBe(true);
+      expect(await job(storage, settings).load(validated)).toBe(false);
+      expect(storage.stored()).toEqual([KEY, key].sort());
+    },
+  );
+
+  it("processes an input under the output prefix of another bucket", async () => {
+    const storage = new MemoryStorage();
+    const settings = { ...event(storage), key: "loaded/day-1.csv", outputBucket: "warehouse" };
+    storage.add(BUCKET, "loaded/day-1.csv", GOOD);
+
+    expect(await runBoth(job(storage, { ...settings, etag: undefined, size: undefined }))).toBe(
+      true,
+    );
+
+    expect(storage.stored("warehouse")).toContain("loaded/loaded/day-1.csv.json");
+  });
+
   it.each([
     ["a cut row", TRUNCATED, {}, "line 4 has 1 fields where the header has 2"],
     ["fewer bytes", GOOD.slice(0, -6), { size: GOOD.length }, "has 19 bytes"],

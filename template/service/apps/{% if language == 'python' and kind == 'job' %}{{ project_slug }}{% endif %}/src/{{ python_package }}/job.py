@@ -101,6 +101,16 @@ class Job:
     def marker_key(self, etag: str) -> str:
         return f"{self.settings.state_prefix}{self.settings.key}@{etag}"
 
+    @property
+    def own_output(self) -> bool:
+        """Whether the object is a result or a marker of this job (when both share a bucket, a
+        notification for the whole bucket would otherwise start the job on its own output)."""
+        settings = self.settings
+        prefixes = [prefix for prefix in (settings.output_prefix, settings.state_prefix) if prefix]
+        return settings.output_bucket == settings.bucket and settings.key.startswith(
+            tuple(prefixes)
+        )
+
     def processed(self, etag: str) -> bool:
         """Whether this version of the object (key and ETag) was loaded before."""
         return self.storage.etag(self.settings.output_bucket, self.marker_key(etag)) is not None
@@ -108,6 +118,9 @@ class Job:
     def validate(self) -> Validated:
         """Read the object and check it is the whole one the event announced, and well-formed."""
         settings = self.settings
+        if self.own_output:
+            log.info("the job's own output", extra={"event": "skipped", "source": self.source})
+            return Validated(settings.bucket, settings.key, settings.etag or "", skipped=True)
         etag = settings.etag or self.storage.etag(settings.bucket, settings.key)
         if etag is None:
             raise Invalid(f"{self.source} does not exist")
