@@ -443,33 +443,33 @@ def test_helm_deploys_each_service_to_each_environment_in_order(variant: Rendere
     if variant.deploy_target != "helm":
         assert deploys == []
         assert "helm " not in variant.text
-        assert "secrets." not in variant.text.replace("secrets.GITOPS_TOKEN", "")
+        assert "secrets.KUBECONFIG" not in variant.text
         return
     environments = variant.environments
     assert deploys == [f"deploy-{env}" for env in environments]
-    previous = "publish"
+    previous = ["publish", "sign"]
     for env in environments:
         job = variant.jobs[f"deploy-{env}"]
         assert job["environment"] == env
-        assert job["needs"] == ["changes", previous]
+        assert job["needs"] == ["changes", *previous]
         secret = "KUBECONFIG_" + env.upper().replace("-", "_")
         write = step_named(job, "Write the kubeconfig")
         assert write["env"] == {"KUBECONFIG_DATA": f"${{{{ secrets.{secret} }}}}"}
         helm = step_named(job, "helm upgrade")
         assert helm["env"]["SERVICE"] == "${{ matrix.service.name }}"
-        assert helm["env"]["CHART"] == "${{ matrix.service.chart }}"
+        assert helm["env"]["DIR"] == "${{ steps.promote.outputs.dir }}"
         command = " ".join(helm["run"].split())
         for expected in (
-            'helm upgrade --install "$SERVICE" "$CHART"',
+            'helm upgrade --install "$SERVICE" "$chart"',
             "--atomic --wait",
             f'--namespace "$SERVICE-{env}" --create-namespace',
-            f'-f "$CHART/values.yaml" -f "$CHART/values-{env}.yaml"',
-            '--set image.tag="$IMAGE_TAG"',
+            f'-f "$chart/values.yaml" -f "$chart/values-{env}.yaml"',
             '--kubeconfig "$RUNNER_TEMP/kubeconfig"',
         ):
             assert expected in command, expected
-        assert helm["env"]["IMAGE_TAG"] == "${{ github.sha }}"
-        previous = f"deploy-{env}"
+        # What runs is the committed values file (tests/promotion/test_digest.py).
+        assert "--set" not in command
+        previous = [f"deploy-{env}"]
     first = variant.jobs[f"deploy-{environments[0]}"]
     assert "github.ref == 'refs/heads/main'" in first["if"]
     # The last environment is production: the one a comment asks to protect with reviewers.
@@ -537,7 +537,8 @@ def test_kaniko_builds_each_service_as_its_descriptor_says(
     job_name: str,
 ) -> None:
     step = step_named(rendered("argocd").jobs[job_name], "Build")
-    assert step["env"]["KANIKO_IMAGE"] == "ghcr.io/osscontainertools/kaniko:v1.28.3"
+    kaniko_image = step["env"]["KANIKO_IMAGE"]
+    assert kaniko_image.startswith("ghcr.io/osscontainertools/kaniko:v1.28.3@sha256:")
     bin_dir, log = fake_docker
     sha = "0123456789abcdef0123456789abcdef01234567"
     services = listed_services(monorepo)
@@ -558,7 +559,7 @@ def test_kaniko_builds_each_service_as_its_descriptor_says(
         assert completed.returncode == 0, completed.stderr
         args = log.read_text(encoding="utf-8").splitlines()
         assert args[:2] == ["run", "--rm"]
-        kaniko_at = args.index("ghcr.io/osscontainertools/kaniko:v1.28.3")
+        kaniko_at = args.index(kaniko_image)
         docker_args, kaniko_args = args[:kaniko_at], args[kaniko_at + 1 :]
         assert "/home/runner/work/repo:/workspace:ro" in docker_args
         # Node services build from the workspace root (shared packages), the others from apps/.
@@ -576,9 +577,14 @@ def test_kaniko_builds_each_service_as_its_descriptor_says(
             assert "--cache=true" in kaniko_args
             assert kaniko_args[kaniko_args.index("--cache-repo") + 1] == f"{image}/cache"
             assert "--no-push" not in kaniko_args
+            # The pushed digest, for signing and promotion.
+            assert kaniko_args[kaniko_args.index("--digest-file") + 1] == "/image/digest"
         else:
             assert credentials not in docker_args
             assert "--no-push" in kaniko_args
+            # The image, for the vulnerability gate.
+            assert kaniko_args[kaniko_args.index("--tar-path") + 1] == "/image/image.tar"
+        assert "/home/runner/temp/image:/image" in docker_args
             assert not any(arg.startswith("--cache") for arg in kaniko_args)
 
 
@@ -725,8 +731,14 @@ def test_the_first_environment_gets_exactly_the_affected_services(
     step = step_named(rendered("argocd").jobs["promote-dev"], "Promote, commit and push")
     services = [s for s in listed_services(clone) if s["name"] in {"web", "worker"}]
     sha = "0123456789abcdef0123456789abcdef01234567"
+    digest = "sha256:" + "cd" * 32
+    for service in services:  # the digest artifacts of `publish`
+        folder = tmp_path / "images" / f"image-{service['name']}"
+        folder.mkdir(parents=True)
+        (folder / "digest").write_text(digest, encoding="utf-8")
     env = {
         **tool_env(),
+        "RUNNER_TEMP": str(tmp_path),
         "SERVICES": json.dumps(services),
         "IMAGE_TAG": sha,
         "PUSH_TOKEN": "",
@@ -741,6 +753,8 @@ def test_the_first_environment_gets_exactly_the_affected_services(
         "deploy/charts/web/values-dev.yaml",
         "deploy/charts/worker/values-dev.yaml",
     ]
+    pushed_values = git(clone, "show", "origin/main:deploy/charts/web/values-dev.yaml")
+    assert f'digest: "{digest}"' in pushed_values or f"digest: {digest}" in pushed_values
 
 
 # --- promote.yml: one service to the next environment --------------------------------------------

@@ -303,7 +303,8 @@ def test_a_merge_request_runs_the_jobs_of_the_services_it_changes(
     )
     jobs = set(listed_jobs(listed.stdout))
     expected = {f"{kind}:{name}" for name in selected for kind in ("lint", "test", "coverage")}
-    assert jobs == expected | {f"build:{name}" for name in selected}, listed.stdout
+    built = {f"{kind}:{name}" for name in selected for kind in ("build", "scan")}
+    assert jobs == expected | built, listed.stdout
 
 
 # --- deployments and promotions ---------------------------------------------------------------
@@ -320,11 +321,14 @@ def test_helm_deploys_each_service_to_each_environment_in_order_with_manual_prod
         for env in ENVIRONMENTS:
             job = resolved[f"deploy:{name}:{env}"]
             assert listed[f"deploy:{name}:{env}"]["stage"] == "deploy"
-            needs = [f"build:{name}", *([f"deploy:{name}:{previous}"] if previous else [])]
-            assert [need["job"] for need in job["needs"]] == needs
+            # Each deployment deploys what its promotion job committed (promotion by commit).
+            assert [need["job"] for need in job["needs"]] == [f"promote:{name}:{env}"]
+            promotion = resolved[f"promote:{name}:{env}"]
+            needs = [f"deploy:{name}:{previous}"] if previous else [f"build:{name}", f"sign:{name}"]
+            assert [need["job"] for need in promotion["needs"]] == needs
             assert job["environment"]["name"] == env
             assert job["variables"]["SERVICE"] == name
-            (rule,) = job["rules"]
+            (rule,) = promotion["rules"]
             assert rule["if"] == "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"
             assert (rule.get("when") == "manual") is (env == "prod")
             groups.add(job["resource_group"])
@@ -337,8 +341,9 @@ def test_helm_deploys_each_service_to_each_environment_in_order_with_manual_prod
     assert len(groups) == len(SERVICES) * len(ENVIRONMENTS)
     script = "\n".join(resolved["deploy:worker:dev"]["script"])
     assert "--atomic --wait" in script
-    assert "image.digest" in script
-    assert not [job for job in listed if job.startswith("promote")]
+    assert '-f "promoted/values-$CI_ENVIRONMENT_NAME.yaml"' in script
+    assert "--set" not in script
+    assert not [job for job in listed if job.startswith("promote:") and job.count(":") != 2]
 
 
 def test_main_promotes_each_built_service_to_the_first_environment(

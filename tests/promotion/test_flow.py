@@ -69,6 +69,16 @@ class Runner:
         return dict(line.split("=", 1) for line in lines)
 
 
+def image_digests(runner_temp: Path, *services: str) -> str:
+    """The digest artifacts `publish` leaves for promote-dev, one per service; the digest."""
+    digest = "sha256:" + "ab" * 32
+    for service in services:
+        folder = runner_temp / "images" / f"image-{service}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "digest").write_text(digest, encoding="utf-8")
+    return digest
+
+
 def remote_tag(origin: Path, ref: str, service: str, env: str) -> str:
     text = git(origin, "show", f"{ref}:deploy/charts/{service}/values-{env}.yaml")
     return str(yaml.safe_load(text)["image"]["tag"])
@@ -148,6 +158,7 @@ def test_a_healthy_service_walks_dev_staging_and_waits_for_approval_for_prod_alo
 
     # 1. main built both services: CI bumps the first environment of each and pushes to main.
     services = json.dumps([{"name": "api"}, {"name": "worker"}])
+    image_digests(clone.parent, "api", "worker")
     runner(step(ci, "promote-dev", "Promote, commit and push"), SERVICES=services, IMAGE_TAG=tag)
     assert remote_tag(origin, "main", "api", "dev") == tag
     assert remote_tag(origin, "main", "worker", "dev") == tag
@@ -295,6 +306,7 @@ def test_with_a_separate_configuration_repository_promotions_land_there(
     promote = clone / ".github/workflows/promote.yml"
     tag = "5e6f7a8b9c0d"
 
+    image_digests(clone.parent, "api", "worker")
     runner(
         step(ci, "promote-dev", "Promote, commit and push"),
         SERVICES=json.dumps([{"name": "api"}, {"name": "worker"}]),

@@ -108,7 +108,7 @@ def test_comments_and_other_keys_are_kept(project: Path) -> None:
             "deploy/charts/my-service/values-dev.yaml sets no image.tag to promote from dev",
         ),
         (["--env", "prod", "--tag", "abc", "--rollback"], "either TAG or ROLLBACK"),
-        (["--env", "prod", "--rollback"], "no earlier tag"),
+        (["--env", "prod", "--rollback"], "has never been promoted to prod, so there is nothing"),
         (
             ["--env", "dev", "--tag", "abc", "--service", "nope"],
             "SERVICE=nope: no chart deploy/charts/nope/ (services: my-service)",

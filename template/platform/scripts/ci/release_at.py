@@ -15,6 +15,10 @@ reviewDecision; GitLab's approved flag also counts) and prints the numbers that 
 due, one a line; requests without a release time are left alone. A malformed line is reported on
 stderr and never released. The scheduled workflow re-checks every run, so a moved time or a
 withdrawn approval is respected; nothing relies on one long timer.
+
+Only promotion requests are released: their source branch is promote/<service>-<env>-<tag>
+(headRefName on GitHub, source_branch on GitLab), the branch the promotion jobs push. Any other
+request with a release-at line is reported and left alone, however approved.
 """
 
 from __future__ import annotations
@@ -66,10 +70,27 @@ def approved(request: dict[str, Any]) -> bool:
     return request.get("reviewDecision") == "APPROVED" or request.get("approved") is True
 
 
+PROMOTION_BRANCH = "promote/"
+
+
+def is_promotion(request: dict[str, Any]) -> bool:
+    """A request the promotion jobs opened: its source branch is promote/..."""
+    branch = str(request.get("headRefName") or request.get("source_branch") or "")
+    return branch.startswith(PROMOTION_BRANCH)
+
+
 def due(requests: list[dict[str, Any]], now: datetime) -> list[int]:
     numbers = []
     for request in requests:
         number = int(request.get("number", request.get("iid", 0)))
+        if not is_promotion(request):
+            if LINE.search(str(request.get("body") or request.get("description") or "")):
+                print(
+                    f"#{number}: not a promotion request (branch {PROMOTION_BRANCH}...);"
+                    " its release-at line is ignored",
+                    file=sys.stderr,
+                )
+            continue
         try:
             moment = release_time(str(request.get("body") or request.get("description") or ""))
         except ReleaseTimeError as error:
