@@ -85,19 +85,29 @@ def reference(
     return result.returncode, tree(project), took
 
 
-def start_update(project: Path) -> subprocess.Popen[bytes]:
+def start_update(project: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         ["make", "update"],
         cwd=project,
         env=tool_env(),
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,  # fleet.py names each application as it starts updating it
         stderr=subprocess.DEVNULL,
+        text=True,
         start_new_session=True,  # its own process group: make, uv, fleet.py, Copier, git
     )
 
 
-def kill_after(process: subprocess.Popen[bytes], seconds: float) -> bool:
-    """SIGKILL the update's whole process group after `seconds`; False if it finished first."""
+def kill_at(process: subprocess.Popen[str], marker: str, seconds: float) -> bool:
+    """SIGKILL the update's whole process group `seconds` after it printed a line starting with
+    `marker` ('' for its start); False if it finished first."""
+    if marker:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith(marker):
+                break
+        else:
+            process.wait()
+            return False
     try:
         process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
@@ -107,30 +117,37 @@ def kill_after(process: subprocess.Popen[bytes], seconds: float) -> bool:
     return False
 
 
-# Kill points: 1, 3 and 5 seconds in (uv starting, the platform's Copier run), then at 40% and
-# 70% of the uninterrupted update's duration (inside the services' runs).
-KILL_POINTS = ["1s", "3s", "5s", "40%", "70%"]
+# Kill points: 1, 3 and 5 seconds after `make update` starts (uv, then the platform's Copier
+# run), and a few seconds into each application's run, whatever the machine's speed: the
+# platform's and each service's (fleet.py prints `update: <application>` as each starts).
+KILL_POINTS = {
+    "1s": ("", 1.0),
+    "3s": ("", 3.0),
+    "5s": ("", 5.0),
+    "platform+2s": ("update: platform", 2.0),
+    "service-api+3s": ("update: service api", 3.0),
+    "service-worker+1s": ("update: service worker", 1.0),
+    "service-worker+6s": ("update: service worker", 6.0),
+}
 
 
-def seconds_for(point: str, took: float) -> float:
-    return float(point[:-1]) if point.endswith("s") else took * float(point[:-1]) / 100
-
-
-@pytest.mark.parametrize("point", KILL_POINTS)
+@pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_an_update_killed_midway_is_recovered_by_the_next_one(
     edited_monorepo: Path,
     reference: tuple[int, dict[str, bytes], float],
     tmp_path: Path,
     point: str,
 ) -> None:
-    expected_code, expected_tree, took = reference
+    expected_code, expected_tree, _ = reference
     project = copy_of(edited_monorepo, tmp_path / "shop")
     start = git(project, "rev-parse", "HEAD").strip()
+    marker, seconds = KILL_POINTS[point]
 
-    seconds = seconds_for(point, took)
-    killed = kill_after(start_update(project), seconds)
-    assert killed, f"the update finished within {seconds:.1f} s: nothing interrupted"
+    killed = kill_at(start_update(project), marker, seconds)
+    assert killed, f"the update finished before {point}: nothing interrupted"
     interrupted = (project / JOURNAL).exists()
+    if marker:
+        assert interrupted, "killed inside an application's run, the journal must say so"
 
     again = make(project, "update", check=False)
 
