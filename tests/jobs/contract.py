@@ -11,6 +11,8 @@ Environment:
     EVENT_BUCKET, EVENT_KEY   the object (required: exit 2 naming the variable when missing)
     EVENT_ETAG, EVENT_SIZE    what the event announced (optional: when absent, the object's own)
     EVENT_TIME                when the event happened (RFC 3339, optional)
+    EVENT_KEY_ENCODING        "url": EVENT_KEY is URL-encoded as bucket notifications send it
+                              (optional; check_url_encoded_key, not yet in ALL_CHECKS)
     OUTPUT_BUCKET             where results go (default: EVENT_BUCKET)
     OUTPUT_PREFIX             result key prefix (default "loaded/"): <prefix><key>.json
     STATE_PREFIX              marker key prefix (default ".processed/"): <prefix><key>@<etag>
@@ -32,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -224,6 +227,19 @@ def check_configuration_errors_name_the_variable(run: Runner, s3: S3) -> None:
     assert "EVENT_KEY" in failed.stdout + failed.stderr
 
 
+def check_url_encoded_key(run: Runner, s3: S3) -> None:
+    """S3 and MinIO notifications URL-encode the key (form encoding; MinIO writes "/" as %2F):
+    with EVENT_KEY_ENCODING=url the job processes the object the encoded key names."""
+    key = "incoming/acme/red flower+1.csv"
+    event = s3.put(key, GOOD)
+    encoded = urllib.parse.quote_plus(key)
+    env = {**s3.env, **event, "EVENT_KEY": encoded, "EVENT_KEY_ENCODING": "url"}
+    done = run(["run"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(s3.read(f"loaded/{key}.json"))["source"] == f"s3://{BUCKET}/{key}"
+
+
+# check_url_encoded_key joins these once every language reads EVENT_KEY_ENCODING.
 ALL_CHECKS = (
     check_processes_once,
     check_new_version_is_processed,

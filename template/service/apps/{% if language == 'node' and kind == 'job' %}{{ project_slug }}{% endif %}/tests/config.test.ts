@@ -57,10 +57,31 @@ describe("loadSettings", () => {
   });
 
   it.each([
+    ["url", "incoming/acme/red flower+1.csv"],
+    ["none", "incoming%2Facme%2Fred+flower%2B1.csv"],
+    ["", "incoming%2Facme%2Fred+flower%2B1.csv"],
+  ])("decodes a URL-encoded key when EVENT_KEY_ENCODING=%j says so", (encoding, key) => {
+    const env = {
+      ...EVENT,
+      EVENT_KEY: "incoming%2Facme%2Fred+flower%2B1.csv",
+      EVENT_KEY_ENCODING: encoding,
+    };
+
+    expect(loadSettings(env).key).toBe(key);
+  });
+
+  it("refuses a key that is not URL-encoded when it should be", () => {
+    const env = { ...EVENT, EVENT_KEY: "incoming/100%.csv", EVENT_KEY_ENCODING: "url" };
+
+    expect(() => loadSettings(env)).toThrow(/^EVENT_KEY is not URL-encoded/);
+  });
+
+  it.each([
     ["EVENT_BUCKET", ""],
     ["EVENT_BUCKET", "Partner_Drops"],
     ["EVENT_KEY", ""],
     ["EVENT_KEY", "k".repeat(1025)],
+    ["EVENT_KEY_ENCODING", "base64"],
     ["EVENT_ETAG", '""'],
     ["EVENT_SIZE", "-1"],
     ["EVENT_SIZE", "26 bytes"],

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import unquote_plus
 
 # S3 bucket names: 3 to 63 lowercase letters, digits, dots and hyphens.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -42,6 +43,8 @@ class Settings:
         """Read EVENT_*, OUTPUT_*, STATE_PREFIX, S3_ENDPOINT_URL and LOG_LEVEL.
 
         An empty variable counts as unset: an event source may pass a field it does not have.
+        EVENT_KEY_ENCODING=url decodes EVENT_KEY as S3 and MinIO bucket notifications encode it
+        (form encoding: "+" for a space, MinIO writes "/" as %2F).
         """
 
         def get(name: str) -> str | None:
@@ -50,7 +53,7 @@ class Settings:
         bucket = _bucket("EVENT_BUCKET", get("EVENT_BUCKET"))
         return cls(
             bucket=bucket,
-            key=_key(get("EVENT_KEY")),
+            key=_key(get("EVENT_KEY"), _key_encoding(get("EVENT_KEY_ENCODING"))),
             etag=_etag(get("EVENT_ETAG")),
             size=_size(get("EVENT_SIZE")),
             event_time=_time(get("EVENT_TIME")),
@@ -70,9 +73,17 @@ def _bucket(name: str, value: str | None) -> str:
     return value
 
 
-def _key(value: str | None) -> str:
+def _key_encoding(value: str | None) -> str:
+    if value not in {None, "none", "url"}:
+        raise ConfigError(f"EVENT_KEY_ENCODING must be url or none, got {value!r}")
+    return value or "none"
+
+
+def _key(value: str | None, encoding: str = "none") -> str:
     if value is None:
         raise ConfigError("EVENT_KEY is required: the key of the object to process")
+    if encoding == "url":
+        value = unquote_plus(value)
     if len(value.encode()) > _MAX_KEY_BYTES:
         raise ConfigError(f"EVENT_KEY must be at most {_MAX_KEY_BYTES} bytes long")
     return value
