@@ -584,8 +584,8 @@ def test_kaniko_builds_each_service_as_its_descriptor_says(
             assert "--no-push" in kaniko_args
             # The image, for the vulnerability gate.
             assert kaniko_args[kaniko_args.index("--tar-path") + 1] == "/image/image.tar"
-        assert "/home/runner/temp/image:/image" in docker_args
             assert not any(arg.startswith("--cache") for arg in kaniko_args)
+        assert "/home/runner/temp/image:/image" in docker_args
 
 
 def test_registry_credentials_are_private_to_the_runner_user_and_never_printed(

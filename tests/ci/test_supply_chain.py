@@ -202,7 +202,7 @@ RECORDED_SPDX = {
 
 
 def sbom_of(project: Path, signing: dict[str, Any]) -> Path:
-    out = signing["work"] / "sbom.spdx.json"
+    out: Path = signing["work"] / "sbom.spdx.json"
     if out.exists():
         return out
     if shutil.which("syft", path=signing["env"]["PATH"]):

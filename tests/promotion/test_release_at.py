@@ -67,7 +67,8 @@ def test_only_approved_requests_whose_time_has_passed_are_due(default_project: P
         {"number": 5, "body": "release-at: soon", "reviewDecision": "APPROVED"},
         {"iid": 6, "description": "release-at: 2030-01-31T08:59+00:00", "approved": True},
     ]
-    # Promotion requests, as the promotion jobs open them (GitHub headRefName, GitLab source_branch).
+    # Promotion requests, as the promotion jobs open them (GitHub headRefName, GitLab
+    # source_branch).
     for request in requests:
         request["headRefName" if "number" in request else "source_branch"] = "promote/api-prod-1"
     result = release_at(
