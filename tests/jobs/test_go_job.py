@@ -177,6 +177,13 @@ def test_job_honours_the_contract(
 
 
 @pytest.mark.slow
+def test_a_url_encoded_key_is_decoded_when_the_encoding_says_so(
+    run_image: contract.Runner, s3: contract.S3
+) -> None:
+    contract.check_url_encoded_key(run_image, s3)
+
+
+@pytest.mark.slow
 def test_workflow_steps_pass_an_artifact(
     run_image: contract.Runner, s3: contract.S3, tmp_path: Path
 ) -> None:

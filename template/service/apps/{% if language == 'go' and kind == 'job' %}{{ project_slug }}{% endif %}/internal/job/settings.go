@@ -25,7 +25,8 @@ type Event struct {
 
 // Settings of the job. SettingsFromEnv reads them from the variables named in the fields' comments.
 type Settings struct {
-	// Event: EVENT_BUCKET and EVENT_KEY (required), EVENT_ETAG, EVENT_SIZE, EVENT_TIME.
+	// Event: EVENT_BUCKET and EVENT_KEY (required; EVENT_KEY_ENCODING=url decodes a key that
+	// bucket notifications URL-encode), EVENT_ETAG, EVENT_SIZE, EVENT_TIME.
 	Event Event
 	// OutputBucket receives the results and the markers: OUTPUT_BUCKET (default EVENT_BUCKET).
 	OutputBucket string
@@ -75,6 +76,19 @@ func SettingsFromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 		if required.value == "" {
 			problems = append(problems, fmt.Errorf("%s is required: the object the event names", required.name))
 		}
+	}
+	// Bucket notifications (S3, MinIO) send the key URL-encoded, as a form value: "/" may be
+	// %2F and " " is "+". EVENT_KEY_ENCODING=url decodes it.
+	switch encoding := get("EVENT_KEY_ENCODING", "none"); encoding {
+	case "none":
+	case "url":
+		decoded, err := url.QueryUnescape(settings.Event.Key)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("EVENT_KEY is not URL-encoded (EVENT_KEY_ENCODING=url): %q", settings.Event.Key))
+		}
+		settings.Event.Key = decoded
+	default:
+		problems = append(problems, fmt.Errorf("EVENT_KEY_ENCODING must be url or none, got %q", encoding))
 	}
 	settings.OutputBucket = get("OUTPUT_BUCKET", settings.Event.Bucket)
 	if value := get("EVENT_SIZE", ""); value != "" {

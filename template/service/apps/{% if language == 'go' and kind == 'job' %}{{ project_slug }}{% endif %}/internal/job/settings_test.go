@@ -85,6 +85,7 @@ func TestMissingAndInvalidValuesAreRefusedByName(t *testing.T) {
 		{"S3_ENDPOINT_URL", "ftp://minio"},
 		{"S3_ENDPOINT_URL", "http://"},
 		{"LOG_LEVEL", "LOUD"},
+		{"EVENT_KEY_ENCODING", "base64"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
@@ -113,5 +114,30 @@ func TestEveryProblemIsReported(t *testing.T) {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}
+	}
+}
+
+func TestAURLEncodedKeyIsDecodedWhenTheEncodingSaysSo(t *testing.T) {
+	variables := map[string]string{"EVENT_BUCKET": "drops", "EVENT_KEY": "in%2Fred+flower%2B1.csv"}
+	plain, err := SettingsFromEnv(environment(variables))
+	if err != nil || plain.Event.Key != "in%2Fred+flower%2B1.csv" {
+		t.Errorf("without EVENT_KEY_ENCODING: key %q, error %v", plain.Event.Key, err)
+	}
+
+	variables["EVENT_KEY_ENCODING"] = "url"
+	decoded, err := SettingsFromEnv(environment(variables))
+
+	if err != nil || decoded.Event.Key != "in/red flower+1.csv" {
+		t.Errorf("key %q, error %v", decoded.Event.Key, err)
+	}
+}
+
+func TestABadlyEncodedKeyIsAnEventKeyError(t *testing.T) {
+	_, err := SettingsFromEnv(environment(map[string]string{
+		"EVENT_BUCKET": "drops", "EVENT_KEY": "in%zz.csv", "EVENT_KEY_ENCODING": "url",
+	}))
+
+	if err == nil || !strings.HasPrefix(err.Error(), "EVENT_KEY is not URL-encoded") {
+		t.Errorf("error = %v", err)
 	}
 }
