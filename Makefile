@@ -31,3 +31,4 @@ bench:
 	.venv/bin/python benchmarks/render.py
 	.venv/bin/python benchmarks/update.py
 	.venv/bin/python benchmarks/fleet.py
+	.venv/bin/python benchmarks/services.py

@@ -76,7 +76,7 @@ LANGUAGES: dict[str, Language] = {
         shared_paths=("ruff.toml",),
         lockfiles=("apps/$SERVICE/requirements-dev.txt", "apps/$SERVICE/requirements.txt"),
         # One uvicorn process; CPython has no heap setting to size.
-        sizing=Sizing(cpu_request="100m", memory_request="96Mi", memory_limit="192Mi"),
+        sizing=Sizing(cpu_request="100m", memory_request="64Mi", memory_limit="192Mi"),
     ),
     "node": Language(
         key="node",
@@ -102,7 +102,7 @@ LANGUAGES: dict[str, Language] = {
         # V8's old space capped well below the limit: the rest is code, buffers and new space.
         sizing=Sizing(
             cpu_request="100m",
-            memory_request="160Mi",
+            memory_request="128Mi",
             memory_limit="256Mi",
             runtime_env=(("NODE_OPTIONS", "--max-old-space-size=160"),),
         ),
@@ -122,7 +122,7 @@ LANGUAGES: dict[str, Language] = {
         # GOMEMLIMIT at ~80% of the limit: the GC works harder before the kernel OOM-kills.
         sizing=Sizing(
             cpu_request="50m",
-            memory_request="48Mi",
+            memory_request="32Mi",
             memory_limit="128Mi",
             runtime_env=(("GOMEMLIMIT", "100MiB"),),
         ),
@@ -137,10 +137,11 @@ LANGUAGES: dict[str, Language] = {
         build_context="apps/$SERVICE",
         lockfiles=("apps/$SERVICE/pom.xml",),
         # Container-aware heap at 50% of the limit (metaspace, code cache and thread stacks
-        # need the rest) and the serial GC, the lightest collector for one or two cores.
+        # need the rest) and the serial GC: the smallest footprint, and the most requests/s of
+        # serial, G1 and parallel on two cores (docs/services.md).
         sizing=Sizing(
             cpu_request="250m",
-            memory_request="384Mi",
+            memory_request="256Mi",
             memory_limit="512Mi",
             runtime_env=(
                 ("JAVA_TOOL_OPTIONS", "-XX:MaxRAMPercentage=50 -XX:+UseSerialGC -Xss512k"),
