@@ -129,7 +129,8 @@ def oidc_monorepo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     """The four-service monorepo on GitHub with a registry that CI logs in to with OIDC."""
     template = snapshot_template(tmp_path_factory.mktemp("template"))
     destination = tmp_path_factory.mktemp("monorepo") / "shop"
-    return build_monorepo(template, destination, registry=str(request.param))
+    hosts = {"registry_host": OWN_HOSTS[request.param]} if request.param in OWN_HOSTS else {}
+    return build_monorepo(template, destination, registry=str(request.param), **hosts)
 
 
 def test_four_service_monorepo_with_an_oidc_registry_passes_actionlint_and_zizmor(
