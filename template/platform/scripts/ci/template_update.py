@@ -124,7 +124,8 @@ def changelog_excerpt(changelog: str, current: str, latest: str) -> str:
 
 
 def git_url(source: str) -> str:
-    """The URL git clones for Copier's `gh:`/`gl:` shortcuts; other sources as they are."""
+    """The URL git clones for Copier's `gh:`/`gl:` shortcuts and `git+` URLs; others as they are."""
+    source = source.removeprefix("git+")
     for prefix, url in GIT_PREFIXES.items():
         if source.startswith(prefix):
             return url + source.removeprefix(prefix)
