@@ -578,7 +578,8 @@ audit:my-service:
     resolved = preview(project, tool)
     build = resolved["build:my-service"]
     assert build["rules"] == [{"if": "$CI_COMMIT_TAG"}]
-    assert build["variables"]["IMAGE"] == "ghcr.io/my-org/my-service"  # the rest is kept
+    # the rest is kept (on GitLab the default registry is GitLab's own)
+    assert build["variables"]["IMAGE"] == "registry.gitlab.com/my-org/my-service"
     assert resolved["audit:my-service"]["variables"]["SERVICE"] == "my-service"
     web = gitlab_ci_local(project, tool, "--list", "--variable", "CI_PIPELINE_SOURCE=web")
     assert {"audit:my-service", "lint:my-service"} <= set(listed_jobs(web.stdout))
