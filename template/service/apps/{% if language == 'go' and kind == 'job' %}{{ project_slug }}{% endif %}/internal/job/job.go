@@ -207,11 +207,18 @@ func (j *Job) Load(ctx context.Context, artifact Artifact) (loaded bool, err err
 	if j.Now != nil {
 		now = j.Now
 	}
-	marker, err := json.Marshal(map[string]string{
-		"source":    artifact.Source,
-		"etag":      artifact.ETag,
-		"result":    j.resultKey(),
-		"loaded_at": now().UTC().Format(time.RFC3339),
+	// When the event happened, if it said: how late the load was, for an audit.
+	var eventTime *string
+	if at := j.Settings.Event.Time; !at.IsZero() {
+		formatted := at.UTC().Format(time.RFC3339Nano)
+		eventTime = &formatted
+	}
+	marker, err := json.Marshal(map[string]any{
+		"source":     artifact.Source,
+		"etag":       artifact.ETag,
+		"result":     j.resultKey(),
+		"loaded_at":  now().UTC().Format(time.RFC3339),
+		"event_time": eventTime,
 	})
 	if err != nil {
 		return false, err

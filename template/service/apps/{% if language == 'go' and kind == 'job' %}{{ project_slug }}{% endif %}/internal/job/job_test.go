@@ -152,12 +152,15 @@ func TestRunLoadsTheResultAndWritesTheMarker(t *testing.T) {
 	if got := result(t, store, key); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("result = %+v, want %+v", got, want)
 	}
-	var marker map[string]string
+	var marker map[string]any
 	if err := json.Unmarshal(store.objects[bucket+"/.processed/"+key+"@"+event.ETag], &marker); err != nil {
 		t.Fatalf("no marker: %v (%v)", err, store.keys())
 	}
 	if marker["loaded_at"] != "2026-12-01T02:00:00Z" || marker["result"] != "loaded/"+key+".json" {
 		t.Errorf("marker = %v", marker)
+	}
+	if value, found := marker["event_time"]; !found || value != nil {
+		t.Errorf("event_time = %v, want null: the event did not say", value)
 	}
 	if got := events(t, logged); fmt.Sprint(got) != "[validated loaded]" {
 		t.Errorf("logged events %v", got)
@@ -185,6 +188,25 @@ func TestTheSameEventAgainIsSkippedAndLoadsNothing(t *testing.T) {
 	}
 	if got := events(t, logged); fmt.Sprint(got) != "[skipped]" {
 		t.Errorf("logged events %v", got)
+	}
+}
+
+func TestTheMarkerRecordsWhenTheEventHappened(t *testing.T) {
+	store := newMemoryStore()
+	event := store.upload(key, good)
+	event.Time = time.Date(2026, 12, 1, 3, 0, 0, 500, time.FixedZone("", 3600))
+	work, _ := newJob(store, event)
+
+	if err := work.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	var marker map[string]any
+	if err := json.Unmarshal(store.objects[bucket+"/.processed/"+key+"@"+event.ETag], &marker); err != nil {
+		t.Fatal(err)
+	}
+	if marker["event_time"] != "2026-12-01T02:00:00.0000005Z" {
+		t.Errorf("event_time = %v", marker["event_time"])
 	}
 }
 
