@@ -196,15 +196,16 @@ def test_live_metrics_and_probe_bodies_follow_the_shared_contract(
 def test_make_test_fails_below_the_coverage_threshold(project_copy: Path, service: Path) -> None:
     answers = (project_copy / ".copier-answers.yml").read_text(encoding="utf-8")
     (threshold,) = re.findall(r"^coverage_threshold: (\d+)$", answers, re.M)
-    pyproject = service / "pyproject.toml"
-    gate = f"fail_under = {threshold}\n"
-    assert gate in pyproject.read_text(encoding="utf-8")
+    assert f"fail_under = {threshold}\n" in (service / "pyproject.toml").read_text(encoding="utf-8")
+    # A module no test runs, big enough to pull the total below the threshold.
+    (package,) = service.glob("src/*/__init__.py")
+    untested = "def untested() -> int:\n" + "    x = 1\n" * 400 + "    return x\n"
 
-    with edited(pyproject, lambda text: text.replace(gate, "fail_under = 100\n")):
+    with edited(package.parent / "untested.py", lambda _: untested):
         failing = run(["make", "test"], cwd=service, check=False)
 
     assert failing.returncode != 0
-    assert "Required test coverage of 100% not reached" in failing.stdout
+    assert re.search(rf"Required test coverage of {threshold}(\.0)?% not reached", failing.stdout)
 
 
 @pytest.mark.slow
