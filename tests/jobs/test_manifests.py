@@ -507,6 +507,22 @@ def test_the_job_gets_the_contracts_environment_with_credentials_by_reference(
             assert env[name]["valueFrom"]["secretKeyRef"]["name"] == f"{job}-storage"
 
 
+def test_only_the_s3_trigger_tells_both_steps_the_key_is_url_encoded(
+    rendered: dict[tuple[str, str], list[Manifest]],
+) -> None:
+    """Bucket notifications URL-encode the key; webhook bodies and calendar answers do not."""
+    for job, _env, manifests in every_rendering(rendered):
+        spec = one(manifests, "WorkflowTemplate", job)["spec"]
+        steps = {s["name"]: s for s in spec["templates"] if "container" in s}
+        assert set(steps) == {"validate", "load"}
+        for name, step in steps.items():
+            env = {item["name"]: item for item in step["container"]["env"]}
+            if JOBS[job] == "s3":
+                assert env["EVENT_KEY_ENCODING"] == {"name": "EVENT_KEY_ENCODING", "value": "url"}
+            else:
+                assert "EVENT_KEY_ENCODING" not in env, (job, name)
+
+
 def sensor_parameters(manifests: list[Manifest], job: str) -> dict[str, dict[str, Any]]:
     """Workflow parameter name -> where the Sensor reads it in the event."""
     trigger = one(manifests, "Sensor", job)["spec"]["triggers"][0]
