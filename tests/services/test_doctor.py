@@ -73,6 +73,18 @@ def test_a_missing_toolchain_is_one_line_per_tool_with_how_to_get_it(
     assert not (project / "apps" / f"{language}-svc" / "coverage.xml").exists()
 
 
+@pytest.mark.parametrize("target", ["update", "add-service", "promote"])
+def test_the_repository_commands_say_how_to_get_uv(
+    projects: dict[str, Path], bare_path: str, target: str
+) -> None:
+    result = run(["make", target], cwd=projects["go"], env=bare_env(bare_path), check=False)
+    assert result.returncode != 0
+    assert result.stderr.startswith(
+        "doctor: uv is missing (make add-service, update and promote): install uv "
+    )
+    assert "No such file or directory" not in result.stderr
+
+
 def test_doctor_passes_where_the_toolchains_are(projects: dict[str, Path], jdk: Path) -> None:
     env = {
         **os.environ,
