@@ -69,13 +69,14 @@ def test_kube_score_finds_no_critical_in_any_chart_and_environment(
 def test_kube_score_reports_a_critical_finding_the_chart_does_not_waive(
     default_project: Path, tool: Callable[[str], str], tmp_path: Path
 ) -> None:
-    """The waivers are per check: a container running as root is still CRITICAL."""
+    """The waivers are per check: a container with a low user id is still CRITICAL."""
     tool("kube-score")
     project = tmp_path / "project"
     run(["cp", "-r", default_project, project])
     values = project / "deploy" / "charts" / "my-service" / "values-prod.yaml"
     values.write_text(
-        values.read_text(encoding="utf-8") + "securityContext:\n  runAsUser: 0\n", encoding="utf-8"
+        values.read_text(encoding="utf-8") + "securityContext:\n  runAsUser: 1000\n",
+        encoding="utf-8",
     )
     result = run(
         [sys.executable, project / "scripts" / "ci" / "lint-deploy", "kube-score"],

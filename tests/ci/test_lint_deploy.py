@@ -139,6 +139,9 @@ def test_unknown_key_in_an_environment_values_file_fails_helm_lint(
     result = lint_deploy(github, schemas_dir, "helm", expect=1)
     assert "replicaCont" in result.stdout + result.stderr
     assert "lint-deploy: failed: helm" in result.stdout
+    # A check of the rendered objects, run on its own, fails too: it has nothing to score.
+    alone = lint_deploy(github, schemas_dir, "kube-score", expect=1)
+    assert "lint-deploy: failed: kube-score" in alone.stdout
 
 
 def test_deployment_without_resources_fails_kube_score(github: Path, schemas_dir: Path) -> None:
@@ -245,3 +248,22 @@ def test_shell_script_defect_fails_shellcheck(github: Path, schemas_dir: Path) -
     script.write_text(script.read_text(encoding="utf-8") + "rm -rf $UNQUOTED/\n", encoding="utf-8")
     result = lint_deploy(github, schemas_dir, "shellcheck", expect=1)
     assert "SC2086" in result.stdout
+
+
+def test_job_chart_argo_objects_are_checked_strictly(
+    make_project: Callable[..., Path], schemas_dir: Path, tools: None, tmp_path: Path
+) -> None:
+    """An event-driven job's Sensor, EventSource and WorkflowTemplate are validated against the
+    Argo Events / Argo Workflows schemas with unknown fields refused, like the built-in kinds."""
+    project = committed(make_project(kind="job", project_slug="ingest"), tmp_path / "job")
+    output = lint_deploy(project, schemas_dir, "kubeconform", "kube-score").stdout
+    assert "Errors: 0, Skipped: 0" in output
+    for env in ("dev", "staging", "prod"):
+        assert f"kube-score ingest-{env}.yaml: 0 critical" in output
+    sensor = project / "deploy" / "charts" / "ingest" / "templates" / "sensor.yaml"
+    text = sensor.read_text(encoding="utf-8")
+    assert "\n  eventBusName:" in text
+    sensor.write_text(text.replace("\n  eventBusName:", "\n  eventBus:", 1), encoding="utf-8")
+    result = lint_deploy(project, schemas_dir, "kubeconform", expect=1)
+    assert "Sensor" in result.stdout
+    assert "eventBus" in result.stdout
