@@ -251,7 +251,9 @@ TRIGGERS: dict[str, Trigger] = {
         key="calendar",
         title="A schedule (cron with a time zone)",
         event_source="calendar",
-        fields=(EventField("event-time", "EVENT_TIME", data_key="eventTime", default=OPTIONAL),),
+        # The event's data says `eventTime` in Go's time.String() form ("2026-12-01 02:00:00
+        # +0100 CET m=+..."), not RFC 3339; the CloudEvents context's `time` is RFC 3339.
+        fields=(EventField("event-time", "EVENT_TIME", context_key="time", default=OPTIONAL),),
         questions=("bucket", "object_key", "schedule", "timezone"),
     ),
     "webhook": Trigger(

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -561,7 +562,7 @@ def test_the_sensor_maps_each_triggers_event_to_the_workflow_parameters(
 
     calendar = sensor_parameters(rendered[("nightly-report", "dev")], "nightly-report")
     assert calendar == {
-        "event-time": {"dependencyName": "event", "dataKey": "eventTime", "value": ""}
+        "event-time": {"dependencyName": "event", "contextKey": "time", "value": ""}
     }
     for job, _env, manifests in every_rendering(rendered):
         retry = one(manifests, "Sensor", job)["spec"]["triggers"][0]["retryStrategy"]
@@ -861,6 +862,42 @@ def test_the_sensor_turns_an_event_into_the_jobs_environment_and_its_lock(
     assert lock == hashlib.sha256(b"partner-drops/incoming/acme/day-1.csv").hexdigest()[:32]
     mutex = one(rendered[(job, "dev")], "WorkflowTemplate")["spec"]["synchronization"]
     assert "/" not in mutex["mutexes"][0]["name"].replace("{{workflow.parameters.lock}}", lock)
+
+
+# A tick of Argo Events' calendar source (pkg/eventsources/sources/calendar): its data's
+# eventTime is Go's time.String() of the tick in the schedule's time zone, monotonic clock
+# included; the CloudEvents context's time is RFC 3339 (metav1.Time), what the job reads.
+CALENDAR_EVENT = {
+    "context": {
+        "type": "calendar",
+        "specversion": "1.0",
+        "source": "nightly-report",
+        "id": "1f6b1e2c3d4e5f60718293a4b5c6d7e8",
+        "time": "2026-12-01T01:30:00Z",
+        "datacontenttype": "application/json",
+        "subject": "calendar",
+    },
+    "data": {
+        "eventTime": "2026-12-01 02:30:00.000118402 +0100 CET m=+86400.000205117",
+        "metadata": None,
+    },
+}
+
+
+def test_a_calendar_tick_gives_the_job_an_rfc_3339_event_time(
+    rendered: dict[tuple[str, str], list[Manifest]],
+) -> None:
+    """EVENT_TIME must parse as RFC 3339 in every language, or each tick exits 2."""
+    (source,) = sensor_parameters(rendered[("nightly-report", "dev")], "nightly-report").values()
+    if "contextKey" in source:
+        value = data_key(CALENDAR_EVENT["context"], source["contextKey"])
+    else:
+        value = data_key(CALENDAR_EVENT["data"], source["dataKey"])
+    assert value is not None
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", value), (
+        value
+    )
+    assert datetime.fromisoformat(value) == datetime(2026, 12, 1, 1, 30, tzinfo=UTC)
 
 
 def test_the_lock_template_fails_on_an_event_without_the_object(
