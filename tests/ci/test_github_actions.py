@@ -50,6 +50,7 @@ READ = {"contents": "read"}
 PERMISSIONS: dict[str, dict[str, str]] = {
     "changes": READ,
     "lint": READ,
+    "lint-deploy": READ,
     "test": READ,
     "coverage-comment": {"contents": "read", "pull-requests": "write"},
     "build": READ,
