@@ -92,6 +92,17 @@ def one(manifests: Sequence[Manifest], kind: str) -> Manifest:
     return found[0]
 
 
+def service_policy(manifests: Sequence[Manifest]) -> Manifest:
+    """The service's NetworkPolicy (the smoke test's pod has one of its own)."""
+    found = [
+        m
+        for m in by_kind(manifests, "NetworkPolicy")
+        if m["metadata"]["labels"].get("app.kubernetes.io/component") != "smoke-test"
+    ]
+    assert len(found) == 1, [m["metadata"]["name"] for m in found]
+    return found[0]
+
+
 def pod_specs(manifests: Sequence[Manifest]) -> list[tuple[str, Manifest]]:
     """(object name, pod spec) of every object with a pod template."""
     return [
@@ -201,7 +212,7 @@ def test_each_environment_renders_valid_kubernetes_objects(
 ) -> None:
     kinds = sorted(m["kind"] for m in rendered.manifests)
     expected = ["Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"]
-    expected += ["ConfigMap", "Job"]  # the smoke test hook and its script
+    expected += ["ConfigMap", "Job", "NetworkPolicy"]  # the smoke test hook, its script, its policy
     if rendered.env == PROD:
         expected.append("HorizontalPodAutoscaler")
     assert kinds == sorted(expected)
@@ -327,9 +338,7 @@ def test_selectors_match_the_pod_labels(rendered: Rendered) -> None:
         "PodDisruptionBudget": one(rendered.manifests, "PodDisruptionBudget")["spec"]["selector"][
             "matchLabels"
         ],
-        "NetworkPolicy": one(rendered.manifests, "NetworkPolicy")["spec"]["podSelector"][
-            "matchLabels"
-        ],
+        "NetworkPolicy": service_policy(rendered.manifests)["spec"]["podSelector"]["matchLabels"],
     }
     for kind, selector in selectors.items():
         assert selector, kind
@@ -345,7 +354,7 @@ def test_selectors_match_the_pod_labels(rendered: Rendered) -> None:
 
 
 def test_network_policy_admits_only_http_in_and_dns_out(rendered: Rendered) -> None:
-    policy = one(rendered.manifests, "NetworkPolicy")["spec"]
+    policy = service_policy(rendered.manifests)["spec"]
     assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
     assert policy["ingress"], "no ingress rule: the Service would be unreachable"
     for rule in policy["ingress"]:
@@ -372,7 +381,7 @@ def test_network_policy_without_allowed_sources_denies_all_ingress(helm: Helm, c
         "--set",
         "networkPolicy.egress.dns.enabled=false",
     )
-    policy = one(manifests, "NetworkPolicy")["spec"]
+    policy = service_policy(manifests)["spec"]
     assert policy["ingress"] == []
     assert policy["egress"] == []
     assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]

@@ -49,6 +49,7 @@ PINS = load_pins()["github_actions"]
 READ = {"contents": "read"}
 PERMISSIONS: dict[str, dict[str, str]] = {
     "changes": READ,
+    "lint-deploy": READ,
     "lint": READ,
     "lint-deploy": READ,
     "test": READ,
@@ -292,7 +293,10 @@ def test_no_job_has_more_permissions_than_with_one_service(variant: Rendered) ->
         # Commits the new tags to values-<first>.yaml.
         expected[f"promote-{variant.environments[0]}"] = {"contents": "write"}
     for env in variant.environments:
-        expected[f"deploy-{env}"] = READ
+        # Promotion by commit: each deploy commits its environment's image, then deploys it.
+        expected[f"deploy-{env}"] = {"contents": "write"}
+    # The only job with an OIDC token for Sigstore; it pushes signatures where publish pushed.
+    expected["sign"] = {**variant.jobs["publish"]["permissions"], "id-token": "write"}
     granted = {name: job["permissions"] for name, job in variant.jobs.items()}
     assert granted == {name: expected[name] for name in granted}
     assert ("publish-preview" in granted) is bool(variant.answers.get("preview_environments"))
@@ -785,7 +789,8 @@ def test_promote_workflow_promotes_the_payload_service_with_least_privilege(
     assert promote["env"]["SERVICE"] == "${{ steps.target.outputs.service }}"
     assert promote["env"]["TARGET"] == "${{ steps.target.outputs.environment }}"
     assert 'make promote ENV="$TARGET" SERVICE="$SERVICE" GITOPS_DIR="$dir"' in promote["run"]
-    assert ("environment" in job) is (name == "previews")  # GITOPS_TOKEN of a separate repository
+    # The environment that holds the token: GITOPS_TOKEN of a separate repository, or the bot's.
+    assert job["environment"] == ("gitops" if name == "previews" else "promotion")
 
 
 @pytest.mark.parametrize(

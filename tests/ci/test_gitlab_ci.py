@@ -249,7 +249,7 @@ def test_build_jobs_take_image_context_and_dockerfile_from_the_descriptor(
         assert variables["IMAGE"] == described["image"]
         assert variables["BUILD_CONTEXT"] == described["build-context"]
         assert variables["DOCKERFILE"] == described["dockerfile"]
-        assert resolved[f"build:{name}"]["image"]["name"].endswith("-debug")  # kaniko
+        assert "-debug@sha256:" in resolved[f"build:{name}"]["image"]["name"]  # kaniko, by digest
     assert resolved["build:web"]["variables"]["BUILD_CONTEXT"] == "."  # the pnpm workspace
 
 
@@ -355,7 +355,8 @@ def test_main_promotes_each_built_service_to_the_first_environment(
     listed = listed_jobs(gitlab_ci_local(monorepo, tool, "--list-all").stdout)
     resolved = preview(monorepo, tool)
     for name in SERVICES:
-        assert listed[f"promote:{name}:dev"]["needs"] == f"[build:{name}]"
+        # The digest build pushed and sign signed.
+        assert listed[f"promote:{name}:dev"]["needs"] == f"[build:{name},sign:{name}]"
         job = resolved[f"promote:{name}:dev"]
         (rule,) = job["rules"]
         assert (
@@ -728,10 +729,30 @@ def test_release_due_merges_only_approved_requests_whose_time_has_passed(
     gitlab_project: Path, api_server: str
 ) -> None:
     FakeGitLab.merge_requests = [
-        {"iid": 1, "state": "opened", "description": "release-at: 2030-01-31T09:00Z"},
-        {"iid": 2, "state": "opened", "description": "release-at: 2030-01-31T09:00Z"},
-        {"iid": 3, "state": "opened", "description": "release-at: 2030-02-01T09:00Z"},
-        {"iid": 4, "state": "opened", "description": "no release time"},
+        {
+            "iid": 1,
+            "state": "opened",
+            "source_branch": "promote/api-prod-1",
+            "description": "release-at: 2030-01-31T09:00Z",
+        },
+        {
+            "iid": 2,
+            "state": "opened",
+            "source_branch": "promote/api-prod-2",
+            "description": "release-at: 2030-01-31T09:00Z",
+        },
+        {
+            "iid": 3,
+            "state": "opened",
+            "source_branch": "promote/api-prod-3",
+            "description": "release-at: 2030-02-01T09:00Z",
+        },
+        {
+            "iid": 4,
+            "state": "opened",
+            "source_branch": "promote/api-prod-4",
+            "description": "no release time",
+        },
     ]
     FakeGitLab.approved = {1, 3, 4}
     out = gitlab_api(gitlab_project, api_server, "release-due", "--now", "2030-01-31T10:00Z")
