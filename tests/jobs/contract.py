@@ -12,7 +12,7 @@ Environment:
     EVENT_ETAG, EVENT_SIZE    what the event announced (optional: when absent, the object's own)
     EVENT_TIME                when the event happened (RFC 3339, optional)
     EVENT_KEY_ENCODING        "url": EVENT_KEY is URL-encoded as bucket notifications send it
-                              (optional; check_url_encoded_key, not yet in ALL_CHECKS)
+                              (optional; the s3 trigger's workflow steps set it)
     OUTPUT_BUCKET             where results go (default: EVENT_BUCKET)
     OUTPUT_PREFIX             result key prefix (default "loaded/"): <prefix><key>.json
     STATE_PREFIX              marker key prefix (default ".processed/"): <prefix><key>@<etag>
@@ -21,9 +21,12 @@ Environment:
 
 Input: CSV with a header row. Valid when every row has the header's number of fields and the
 object's size and ETag equal the event's. Result: JSON {"source", "etag", "rows", "columns"}.
-Exit codes: 0 processed or skipped (already processed: same key and ETag), 1 invalid input
-(nothing loaded; one log line says why), 2 configuration error. Logs: JSON lines on stdout,
-as the services write them, with "event" one of validated, loaded, skipped, invalid.
+Exit codes: 0 processed or skipped (already processed: same key and ETag), 1 invalid input or a
+storage refusal that running again cannot change (access denied...; nothing loaded; one log line
+says why), 2 configuration error, 3 temporary storage failure (connection refused, timeout, 5xx
+or 429 once the SDK's own retries are spent; nothing loaded): the only code the WorkflowTemplate
+retries. Logs: JSON lines on stdout, as the services write them, with "event" one of validated,
+loaded, skipped, invalid, failed.
 """
 
 from __future__ import annotations
@@ -239,11 +242,26 @@ def check_url_encoded_key(run: Runner, s3: S3) -> None:
     assert json.loads(s3.read(f"loaded/{key}.json"))["source"] == f"s3://{BUCKET}/{key}"
 
 
-# check_url_encoded_key joins these once every language reads EVENT_KEY_ENCODING.
+def check_unreachable_storage_is_temporary(run: Runner, s3: S3) -> None:
+    """Storage that refuses connections: exit 3 (the workflow retries it), a "failed" log line,
+    nothing written (the event's object stays as it was)."""
+    key = "incoming/acme/unreachable.csv"
+    event = s3.put(key, GOOD)
+    before = s3.listing()
+    closed = f"http://127.0.0.1:{free_port()}"
+    env = {**s3.env, **event, "S3_ENDPOINT_URL": closed}
+    failed = run(["run"], env)
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    assert "failed" in log_events(failed.stdout), failed.stdout
+    assert s3.listing() == before
+
+
 ALL_CHECKS = (
     check_processes_once,
     check_new_version_is_processed,
     check_event_without_etag_uses_the_object,
     check_rejects_partial_objects,
     check_configuration_errors_name_the_variable,
+    check_url_encoded_key,
+    check_unreachable_storage_is_temporary,
 )

@@ -177,13 +177,6 @@ def test_job_honours_the_contract(
 
 
 @pytest.mark.slow
-def test_a_url_encoded_key_is_decoded_when_the_encoding_says_so(
-    run_image: contract.Runner, s3: contract.S3
-) -> None:
-    contract.check_url_encoded_key(run_image, s3)
-
-
-@pytest.mark.slow
 def test_workflow_steps_pass_an_artifact(
     run_image: contract.Runner, s3: contract.S3, tmp_path: Path
 ) -> None:
@@ -222,7 +215,7 @@ def test_invalid_settings_and_arguments_exit_2_with_one_line_naming_them(
 
 
 @pytest.mark.slow
-def test_an_unreachable_server_fails_the_step_with_a_log_line(
+def test_an_unreachable_server_fails_the_step_with_exit_3_and_a_log_line(
     run_image: contract.Runner, s3: contract.S3
 ) -> None:
     env = {
@@ -233,7 +226,7 @@ def test_an_unreachable_server_fails_the_step_with_a_log_line(
         "AWS_MAX_ATTEMPTS": "1",
     }
     failed = run_image(["run"], env)
-    assert failed.returncode == 1
+    assert failed.returncode == 3  # temporary: the workflow retries it
     assert contract.log_events(failed.stdout) == ["failed"]
     assert "connection refused" in failed.stdout
 

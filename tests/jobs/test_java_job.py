@@ -205,13 +205,6 @@ def test_job_honours_the_contract(
 
 
 @pytest.mark.slow
-def test_a_url_encoded_key_is_decoded_when_the_encoding_says_so(
-    run_image: contract.Runner, s3: contract.S3
-) -> None:
-    contract.check_url_encoded_key(run_image, s3)
-
-
-@pytest.mark.slow
 def test_workflow_steps_pass_an_artifact(
     run_image: contract.Runner, s3: contract.S3, tmp_path: Path
 ) -> None:
@@ -253,7 +246,7 @@ def test_invalid_settings_and_arguments_exit_2_with_one_line_naming_them(
 
 
 @pytest.mark.slow
-def test_an_unreachable_server_fails_the_step_with_a_log_line(
+def test_an_unreachable_server_fails_the_step_with_exit_3_and_a_log_line(
     run_image: contract.Runner, s3: contract.S3
 ) -> None:
     env = {
@@ -264,7 +257,8 @@ def test_an_unreachable_server_fails_the_step_with_a_log_line(
         "AWS_MAX_ATTEMPTS": "1",
     }
     failed = run_image(["run"], env)
-    assert failed.returncode == 1, failed.stdout + failed.stderr
+    # Temporary: the workflow retries it.
+    assert failed.returncode == 3, failed.stdout + failed.stderr
     assert contract.log_events(failed.stdout) == ["failed"]
     assert "Connection refused" in failed.stdout
 

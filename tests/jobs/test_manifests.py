@@ -473,9 +473,7 @@ def test_workflows_are_bounded_retried_cleaned_up_and_one_per_object_at_a_time(
             retry = step["retryStrategy"]
             assert int(retry["limit"]) > 0
             assert set(retry["backoff"]) == {"duration", "factor", "maxDuration"}
-            # Exit codes 1 and 2 of the job contract are verdicts: never retried.
-            assert "exitCode != '1'" in retry["expression"]
-            assert "exitCode != '2'" in retry["expression"]
+            assert retry["retryPolicy"] == "Always"
             assert step["activeDeadlineSeconds"] <= spec["activeDeadlineSeconds"]
             resources = step["container"]["resources"]
             assert set(resources["requests"]) == {"cpu", "memory"}
@@ -826,7 +824,11 @@ def sensor_template(
     )
 
     def execute(template: str, event: Any) -> str:
-        request = json.dumps({"template": template, "event": event})
+        """A dataTemplate over an event; or a retry expression over `lastRetry` (a dict)."""
+        if "lastRetry" in template:
+            request = json.dumps({"expression": template, "lastRetry": event})
+        else:
+            request = json.dumps({"template": template, "event": event})
         result = subprocess.run(
             [str(binary)], input=request, capture_output=True, text=True, check=False
         )
@@ -898,6 +900,36 @@ def test_a_calendar_tick_gives_the_job_an_rfc_3339_event_time(
         value
     )
     assert datetime.fromisoformat(value) == datetime(2026, 12, 1, 1, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("status", "exit_code", "retried"),
+    [
+        ("Failed", "1", False),  # invalid input: the job's verdict
+        ("Failed", "2", False),  # configuration error
+        ("Failed", "3", True),  # temporary storage failure
+        ("Failed", "137", True),  # killed: OOM, node shutdown
+        ("Failed", "127", False),  # no such command: the image is wrong, retrying cannot help
+        ("Error", "-1", True),  # evicted, or Argo's init or wait container failed
+    ],
+)
+def test_steps_retry_temporary_failures_and_kills_but_not_the_jobs_verdicts(
+    rendered: dict[tuple[str, str], list[Manifest]],
+    sensor_template: Callable[[str, Any], str],
+    status: str,
+    exit_code: str,
+    retried: bool,
+) -> None:
+    """The retryStrategy expression, run by expr-lang with Argo's asInt as the controller does."""
+    expressions = set()
+    for job, _env, manifests in every_rendering(rendered):
+        spec = one(manifests, "WorkflowTemplate", job)["spec"]
+        expressions |= {
+            s["retryStrategy"]["expression"] for s in spec["templates"] if "container" in s
+        }
+    (expression,) = expressions
+    last_retry = {"status": status, "exitCode": exit_code, "duration": "12", "message": ""}
+    assert sensor_template(expression, last_retry) == str(retried).lower()
 
 
 def test_the_lock_template_fails_on_an_event_without_the_object(

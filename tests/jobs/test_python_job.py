@@ -37,8 +37,6 @@ from tests.services.contract import (
 from tests.services.test_python_service import NativeImage, lock_blocks
 
 Tool = Callable[[str], str]
-# Every check of the contract, and the URL-encoded keys of bucket notifications.
-CHECKS = (*contract.ALL_CHECKS, contract.check_url_encoded_key)
 THRESHOLD = 80  # coverage_threshold's default
 
 
@@ -143,7 +141,7 @@ def run_image(image: NativeImage, entrypoint: list[str]) -> contract.Runner:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
+@pytest.mark.parametrize("check", contract.ALL_CHECKS, ids=lambda check: check.__name__)
 def test_job_honours_the_contract(
     check: Callable[[contract.Runner, contract.S3], None],
     run_image: contract.Runner,

@@ -1,14 +1,16 @@
 /**
  * `node dist/main.js validate ARTIFACT | load ARTIFACT | run`: one step of the workflow.
  *
- * Exit codes: 0 processed or skipped, 1 invalid input or a storage failure (nothing loaded; the
- * log line says why), 2 a configuration or usage error (one line on stderr names the variable).
+ * Exit codes: 0 processed or skipped, 1 invalid input or a storage refusal that running again
+ * cannot change (nothing loaded; the log line says why), 2 a configuration or usage error (one
+ * line on stderr names the variable), 3 a temporary storage failure (unreachable, timed out,
+ * 5xx): the workflow retries only this one.
  */
 import { createLogger, type DestinationStream } from "@repo/logger";
 
 import { ConfigError, JOB_NAME, loadSettings } from "./config.js";
 import { Invalid, Job, readArtifact, saveArtifact, sourceOf } from "./job.js";
-import { S3Storage, type Storage } from "./storage.js";
+import { isTemporary, S3Storage, type Storage } from "./storage.js";
 
 export const USAGE = "usage: validate ARTIFACT | load ARTIFACT | run";
 
@@ -74,10 +76,10 @@ export async function run(
   } catch (error) {
     if (error instanceof Invalid) {
       logger.error({ event: "invalid", source }, error.message);
-    } else {
-      logger.error({ event: "failed", source, err: error }, "storage failed");
+      return 1;
     }
-    return 1;
+    logger.error({ event: "failed", source, err: error }, "storage failed");
+    return isTemporary(error) ? 3 : 1;
   }
   return 0;
 }

@@ -34,6 +34,39 @@ export function clientConfig(endpoint?: string): S3ClientConfig {
   };
 }
 
+/** Network errors of Node.js that another attempt may not meet. */
+const TEMPORARY_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+
+/**
+ * A failure that running the step again may not meet: the storage could not be reached or did
+ * not answer in time (after the SDK's own retries), or answered 5xx or 429.
+ */
+export function isTemporary(error: unknown): boolean {
+  if (!(error instanceof Error)) {
+    return false;
+  }
+  const { code, $metadata } = error as Error & {
+    code?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (typeof code === "string" && TEMPORARY_CODES.has(code)) {
+    return true;
+  }
+  if (error.name === "TimeoutError") {
+    return true;
+  }
+  const status = $metadata?.httpStatusCode ?? 0;
+  return status >= 500 || status === 429;
+}
+
 /** A missing object: GetObject says NoSuchKey, HeadObject (no body) only 404. */
 function isMissing(error: unknown): boolean {
   return (

@@ -95,16 +95,30 @@ describe("run", () => {
     expect(failed.logs.events).toEqual(["invalid"]);
   });
 
-  it("exits with 1 and logs the error when the storage fails", async () => {
+  it("exits with 3 and logs the error when the storage is unreachable", async () => {
     const storage = new MemoryStorage();
     const env = eventEnv(storage);
-    storage.get = () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:9000"));
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9000"), {
+      code: "ECONNREFUSED",
+    });
+    storage.get = () => Promise.reject(refused);
+
+    const failed = await step(storage, ["run"], env);
+
+    expect(failed.code).toBe(3);
+    expect(failed.logs.events).toEqual(["failed"]);
+    expect(JSON.stringify(failed.logs.lines[0]?.err)).toContain("ECONNREFUSED");
+  });
+
+  it("exits with 1 when the storage refuses for good", async () => {
+    const storage = new MemoryStorage();
+    const env = eventEnv(storage);
+    storage.get = () => Promise.reject(new Error("Access Denied"));
 
     const failed = await step(storage, ["run"], env);
 
     expect(failed.code).toBe(1);
     expect(failed.logs.events).toEqual(["failed"]);
-    expect(JSON.stringify(failed.logs.lines[0]?.err)).toContain("ECONNREFUSED");
   });
 
   it("exits with 2 naming the variable on a configuration error", async () => {
@@ -128,7 +142,8 @@ describe("run", () => {
   it("connects to the endpoint of the settings by default", async () => {
     const errors = new PassThrough();
     const logs = new CapturedLogs();
-    // Nothing listens on port 9 (discard): the connection fails, after the client was made.
+    // Nothing listens on port 9 (discard): the connection is refused, after the client was made,
+    // a temporary failure.
     const env = {
       EVENT_BUCKET: BUCKET,
       EVENT_KEY: KEY,
@@ -140,7 +155,7 @@ describe("run", () => {
     const saved = { ...process.env };
     Object.assign(process.env, env, { AWS_MAX_ATTEMPTS: "1" });
     try {
-      expect(await run(["run"], env, { logs: logs.stream, errors })).toBe(1);
+      expect(await run(["run"], env, { logs: logs.stream, errors })).toBe(3);
     } finally {
       process.env = saved;
     }

@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import { S3Client } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
 
-import { clientConfig, S3Storage } from "../src/storage.js";
+import { clientConfig, isTemporary, S3Storage } from "../src/storage.js";
 
 /** The parts of the SDK's HTTP request that the tests read. */
 interface Request {
@@ -103,6 +103,22 @@ describe("S3Storage", () => {
 
     await expect(storage.etag("partner-drops", "secret.csv")).rejects.toThrow();
     await expect(storage.get("partner-drops", "secret.csv")).rejects.toThrow("AccessDenied");
+  });
+
+  it("tells temporary failures (5xx, 429, unreachable, timeouts) from final ones", async () => {
+    const failure = async (reply: Reply) => {
+      const { storage } = storageAnswering(() => reply);
+      return storage.get("partner-drops", "day-1.csv").catch((caught: unknown) => caught);
+    };
+
+    expect(isTemporary(await failure(error(503, "SlowDown")))).toBe(true);
+    expect(isTemporary(await failure(error(500, "InternalError")))).toBe(true);
+    expect(isTemporary(await failure(error(429, "TooManyRequests")))).toBe(true);
+    expect(isTemporary(await failure(error(403, "AccessDenied")))).toBe(false);
+    expect(isTemporary(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }))).toBe(true);
+    expect(isTemporary(Object.assign(new Error("slow"), { name: "TimeoutError" }))).toBe(true);
+    expect(isTemporary(new Error("no credentials"))).toBe(false);
+    expect(isTemporary("not an error")).toBe(false);
   });
 
   it("puts the body with its content type", async () => {

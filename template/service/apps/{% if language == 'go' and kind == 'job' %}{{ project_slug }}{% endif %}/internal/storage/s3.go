@@ -93,8 +93,32 @@ func (s *S3) Put(ctx context.Context, bucket, key string, body []byte, contentTy
 	return nil
 }
 
-// wrap names the object, and makes a missing object (404: NoSuchKey, NotFound) fs.ErrNotExist.
+// ErrTemporary marks a failure that a later attempt may not meet: the storage could not be
+// reached or did not answer in time (after the SDK's own retries), or answered 5xx or 429.
+var ErrTemporary = errors.New("temporary storage failure")
+
+// temporary tells whether err is a failure that running the step again may not meet.
+func temporary(err error) bool {
+	var send *smithyhttp.RequestSendError
+	var response *smithyhttp.ResponseError
+	var timeout interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &send), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &response):
+		status := response.HTTPStatusCode()
+		return status >= http.StatusInternalServerError || status == http.StatusTooManyRequests
+	default:
+		return errors.As(err, &timeout) && timeout.Timeout()
+	}
+}
+
+// wrap names the object; a missing object (404: NoSuchKey, NotFound) is fs.ErrNotExist and a
+// temporary failure ErrTemporary.
 func wrap(err error, bucket, key string) error {
+	if temporary(err) {
+		return fmt.Errorf("s3://%s/%s: %w (%w)", bucket, key, ErrTemporary, err)
+	}
 	var response *smithyhttp.ResponseError
 	if errors.As(err, &response) && response.HTTPStatusCode() == http.StatusNotFound {
 		var api smithy.APIError

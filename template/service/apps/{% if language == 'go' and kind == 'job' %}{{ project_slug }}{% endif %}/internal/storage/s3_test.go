@@ -45,6 +45,9 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/no-bucket/"):
 		s3Error(w, http.StatusNotFound, "NoSuchBucket")
 		return
+	case strings.HasPrefix(r.URL.Path, "/broken/"):
+		s3Error(w, http.StatusServiceUnavailable, "ServiceUnavailable")
+		return
 	}
 	switch r.Method {
 	case http.MethodPut:
@@ -155,6 +158,33 @@ func TestOtherErrorsAreNotErrNotExist(t *testing.T) {
 	for _, err := range []error{head, get, put} {
 		if err == nil || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), ".csv: ") {
 			t.Errorf("error = %v, want an error naming the object, not fs.ErrNotExist", err)
+		}
+	}
+}
+
+func TestUnreachableStorageAnd5xxAreTemporary(t *testing.T) {
+	client, _, _ := newClient(t)
+	ctx := context.Background()
+	_, _, unavailable := client.Get(ctx, "broken", "a.csv")
+
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	refusing, err := New(ctx, closed.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, refused := refusing.Head(ctx, "drops", "a.csv")
+
+	for _, err := range []error{unavailable, refused} {
+		if !errors.Is(err, ErrTemporary) || !strings.Contains(err.Error(), "a.csv: ") {
+			t.Errorf("error = %v, want ErrTemporary naming the object", err)
+		}
+	}
+	_, _, forbidden := client.Get(ctx, "forbidden", "a.csv")
+	_, _, missing := client.Get(ctx, "drops", "missing.csv")
+	for _, err := range []error{forbidden, missing} {
+		if errors.Is(err, ErrTemporary) {
+			t.Errorf("error = %v, want a final error, not ErrTemporary", err)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 """`python -m <package> validate ARTIFACT | load ARTIFACT | run`: one step of the workflow.
 
-Exit codes: 0 processed or skipped, 1 invalid input or a storage failure (nothing loaded; the
-log line says why), 2 a configuration error (one line on stderr names the variable).
+Exit codes: 0 processed or skipped, 1 invalid input or a storage refusal that running again
+cannot change (nothing loaded; the log line says why), 2 a configuration error (one line on
+stderr names the variable), 3 a temporary storage failure (unreachable, timed out, 5xx): the
+workflow retries only this one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .config import ConfigError, Settings
 from .job import Invalid, Job, Validated
 from .logs import configure
-from .storage import S3Storage, Storage
+from .storage import S3Storage, Storage, temporary
 
 log = logging.getLogger(__package__)
 
@@ -64,9 +66,9 @@ def main(
     except Invalid as error:
         log.error("%s", error, extra={"event": "invalid", "source": source})
         return 1
-    except (BotoCoreError, ClientError):
+    except (BotoCoreError, ClientError) as error:
         log.exception("storage failed", extra={"event": "failed", "source": source})
-        return 1
+        return 3 if temporary(error) else 1
     return 0
 
 

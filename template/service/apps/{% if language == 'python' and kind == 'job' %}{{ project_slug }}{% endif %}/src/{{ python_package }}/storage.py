@@ -7,7 +7,8 @@ from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 # Error codes of a missing object: GetObject says NoSuchKey, HeadObject (no body) only 404.
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -31,6 +32,17 @@ class Storage(Protocol):
         ...
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
+
+
+def temporary(error: Exception) -> bool:
+    """A failure that running the step again may not meet: the storage could not be reached or
+    did not answer in time (after the SDK's own retries), or answered 5xx or 429."""
+    if isinstance(error, BotoConnectionError | HTTPClientError):
+        return True
+    if isinstance(error, ClientError):
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        return status >= 500 or status == 429
+    return False
 
 
 def _missing(error: ClientError) -> bool:
