@@ -534,11 +534,18 @@ def test_previews_deploy_every_service_of_each_open_request_with_its_own_image(
         assert validate_custom_resource(application, crd_files(schemas_dir)) == []
         spec = application["spec"]
         assert spec["destination"]["namespace"] == f"{service}-pr-7"
-        assert spec["source"]["targetRevision"] == sha
+        # The chart of main; only the image comes from the request, from its own repository.
+        assert spec["source"]["targetRevision"] == "main"
         assert spec["source"]["path"] == f"deploy/charts/{service}"
         assert spec["source"]["helm"]["valueFiles"] == ["values-dev.yaml"]
+        descriptor = yaml.safe_load(
+            (monorepo / "apps" / service / "catalog-info.yaml").read_text(encoding="utf-8")
+        )
+        image = descriptor["metadata"]["annotations"]["devops-template/image"]
         assert spec["source"]["helm"]["parameters"] == [
-            {"name": "image.tag", "value": f"pr-7-{sha}"}
+            {"name": "image.repository", "value": f"{image}-preview"},
+            {"name": "image.tag", "value": f"pr-7-{sha}"},
+            {"name": "image.digest", "value": ""},
         ]
         assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
         assert application["metadata"]["labels"]["devops-template/service"] == service
@@ -564,6 +571,7 @@ def test_gitlab_previews_watch_the_project_path(
         "project": "platform/web/shop-mono",
         "pullRequestState": "opened",
         "tokenRef": {"secretName": "gitlab-token", "key": "token"},
+        "labels": ["preview"],  # only merge requests a maintainer labelled
     }
     assert descriptors["git"]["repoURL"] == "https://gitlab.example.com/platform/web/shop-mono.git"
 
