@@ -28,6 +28,7 @@ MIGRATION = """\
       done'
 """
 SERVICE_APPS = "template/service/apps"
+JOB_CHART = "template/service/deploy/charts/{% if kind == 'job' %}{{ project_slug }}{% endif %}"
 FIXED = "# fixed in v0.2.0\n"
 CHANGED = "# changed in v0.2.0\n"
 
@@ -52,6 +53,8 @@ def release_v2(template: Path, move_values: bool = True) -> None:
     for service in (template / SERVICE_APPS).glob("{% if language ==*"):
         append_to(service / "Dockerfile.jinja", FIXED)
         append_to(service / "Makefile", CHANGED)
+    #    and in the job chart's templates (template-owned)
+    append_to(template / JOB_CHART / "templates/workflowtemplate.yaml", FIXED)
     # 3. a new platform file
     (template / "template/platform/docs/runbook.md.jinja").write_text(
         "# Runbook of {{ project_name }}\n", encoding="utf-8"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.monorepo import FOUR_SERVICES, make
+from tests.monorepo import FOUR_SERVICES, build_monorepo, make
 from tests.update.conftest import CHANGED, FIXED, replace_in
 from tests.update.gitrepo import commit_all, conflict_markers, git
 
@@ -194,3 +194,47 @@ def test_removed_and_added_again_service_gets_a_fresh_start(monorepo: Path) -> N
     assert jobs["_commit"] == "v0.1.0"
     assert (monorepo / "apps/jobs/catalog-info.yaml").is_file()
     assert not (monorepo / ".copier-answers.worker.yml").exists()
+
+
+def test_update_brings_template_fixes_to_a_job_and_keeps_its_user_owned_files(
+    fixes_template_repo: Path, tmp_path: Path
+) -> None:
+    """A Python s3 job beside a service, at v0.1.0: v0.2.0 fixes its image build and its chart's
+    WorkflowTemplate; its values-<env>.yaml and its code are the user's and stay as edited."""
+    project = build_monorepo(
+        fixes_template_repo, tmp_path / "batch", services=[("api", "python")], vcs_ref="v0.1.0"
+    )
+    job = "partner-import"
+    make(
+        project,
+        "add-service",
+        f"NAME={job}",
+        "LANGUAGE=python",
+        "KIND=job",
+        "TRIGGER=s3",
+        "COPIER_ARGS=--defaults",
+    )
+    commit_all(project, f"Add the job {job}")
+    assert answers(project, f".copier-answers.{job}.yml")["_commit"] == "v0.1.0"
+    (code,) = project.glob(f"apps/{job}/src/*/job.py")
+    edited = [project / f"deploy/charts/{job}/values-dev.yaml", code]
+    for path in edited:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(f"{USER_LINE}\n")
+    commit_all(project, "Our own changes to the job")
+
+    make(project, "update")
+
+    assert answers(project, f".copier-answers.{job}.yml")["_commit"] == "v0.2.0"
+    assert answers(project, f".copier-answers.{job}.yml")["kind"] == "job"
+    for fixed in (
+        project / f"apps/{job}/Dockerfile",
+        project / f"deploy/charts/{job}/templates/workflowtemplate.yaml",
+    ):
+        assert fixed.read_text(encoding="utf-8").endswith(FIXED), fixed
+    assert CHANGED not in (project / f"apps/{job}/Makefile").read_text(encoding="utf-8")
+    for path in edited:
+        assert path.read_text(encoding="utf-8").endswith(f"{USER_LINE}\n"), path
+    assert conflict_markers(project) == []
+    changed = {line[3:] for line in git(project, "status", "--porcelain").splitlines()}
+    assert not changed & {str(path.relative_to(project)) for path in edited}
