@@ -49,7 +49,6 @@ PINS = load_pins()["github_actions"]
 READ = {"contents": "read"}
 PERMISSIONS: dict[str, dict[str, str]] = {
     "changes": READ,
-    "lint-deploy": READ,
     "lint": READ,
     "lint-deploy": READ,
     "test": READ,
