@@ -297,6 +297,26 @@ def test_make_lint_and_test_pass_with_coverage_over_the_threshold(
 
 
 @pytest.mark.slow
+def test_make_test_fails_below_the_coverage_threshold(job: Path, java_env: dict[str, str]) -> None:
+    package = next(path for path in (job / "src/main/java").iterdir() if path.is_dir())
+    body = "".join(
+        f"    if (n == {index}) {{\n      return {index};\n    }}\n" for index in range(400)
+    )
+    untested = package / "Untested.java"
+    untested.write_text(
+        f"package {package.name};\n\n/** Never called. */\nfinal class Untested {{\n\n"
+        f"  private Untested() {{}}\n\n  static int of(int n) {{\n{body}    return -1;\n  }}\n}}\n",
+        encoding="utf-8",
+    )
+    try:
+        result = run(["make", "test"], cwd=job, env=java_env, check=False)
+    finally:
+        untested.unlink()
+    assert result.returncode != 0
+    assert "is below COVERAGE_THRESHOLD" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
 def test_make_run_processes_the_event_in_the_environment(
     job: Path, s3: contract.S3, java_env: dict[str, str]
 ) -> None:
