@@ -28,6 +28,9 @@ MIGRATION = """\
       done'
 """
 SERVICE_APPS = "template/service/apps"
+SERVICE_CHART = (
+    "template/service/deploy/charts/{% if kind == 'service' %}{{ project_slug }}{% endif %}"
+)
 JOB_CHART = "template/service/deploy/charts/{% if kind == 'job' %}{{ project_slug }}{% endif %}"
 FIXED = "# fixed in v0.2.0\n"
 CHANGED = "# changed in v0.2.0\n"
@@ -61,7 +64,7 @@ def release_v2(template: Path, move_values: bool = True) -> None:
     )
     # 4. a user-owned file moves: values-<env>.yaml -> env/<env>.yaml, with a migration
     if move_values:
-        chart = template / "template/service/deploy/charts/{% if kind == 'service' %}{{ project_slug }}{% endif %}"
+        chart = template / SERVICE_CHART
         old = chart / "{% yield env from environments %}values-{{ env }}{% endyield %}.yaml.jinja"
         (chart / "env").mkdir()
         new = chart / "env/{% yield env from environments %}{{ env }}{% endyield %}.yaml.jinja"

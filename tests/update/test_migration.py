@@ -77,7 +77,9 @@ V010_COMMIT = "e528a98ab0b96c0a46b1d6f9d6577374a8abd79a"
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A template repository: the real v0.1.0 commit, then the working tree as v0.2.0."""
-    template = archive_release(tmp_path_factory.mktemp("releases") / "template", V010_COMMIT, "v0.1.0")
+    template = archive_release(
+        tmp_path_factory.mktemp("releases") / "template", V010_COMMIT, "v0.1.0"
+    )
     current = snapshot_template(tmp_path_factory.mktemp("current"))
     release_from(template, current, "v0.2.0")
     return template
