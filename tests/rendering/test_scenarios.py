@@ -43,6 +43,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "ci_provider": "gitlab",
         "deploy_target": "helm",
         "registry": "ecr",
+        "registry_host": "210987654321.dkr.ecr.eu-west-1.amazonaws.com",
     },
     "gitops-separate-gitlab": {"ci_provider": "gitlab", "gitops_repo": "separate"},
     "previews-gitlab-registry": {
