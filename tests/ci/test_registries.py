@@ -97,7 +97,9 @@ def test_ci_logs_in_the_modern_way_for_each_registry(pair: tuple[str, str, Path]
         assert ("id_tokens" in build) is oidc
         assert build["image"]["entrypoint"] == [""]
         assert build["image"]["name"].startswith("ghcr.io/osscontainertools/kaniko:")
-        assert build["image"]["name"].endswith("-debug")
+        reference, _, digest = build["image"]["name"].partition("@")
+        assert reference.endswith("-debug"), "kaniko's debug image has the shell CI runs"
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), "the kaniko image is pinned by digest"
         script = "\n".join(build["script"])
         assert "--digest-file" in script
         assert "--cache=true" in script
@@ -129,7 +131,9 @@ def oidc_monorepo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     """The four-service monorepo on GitHub with a registry that CI logs in to with OIDC."""
     template = snapshot_template(tmp_path_factory.mktemp("template"))
     destination = tmp_path_factory.mktemp("monorepo") / "shop"
-    hosts = {"registry_host": OWN_HOSTS[request.param]} if request.param in OWN_HOSTS else {}
+    hosts: dict[str, Any] = (
+        {"registry_host": OWN_HOSTS[request.param]} if request.param in OWN_HOSTS else {}
+    )
     return build_monorepo(template, destination, registry=str(request.param), **hosts)
 
 
