@@ -8,8 +8,10 @@ add-service` fetches the template from there like it would from gh:org/devops-te
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,46 @@ def tool_env() -> dict[str, str]:
         [str(REPO_ROOT / ".tools" / "bin"), str(REPO_ROOT / ".venv" / "bin"), os.environ["PATH"]]
     )
     return {**os.environ, **GIT_ENV, "PATH": path}
+
+
+# Schemas lint-deploy converts, kept once for the suite (a project keeps them in .tools/cache).
+LINT_DEPLOY_CACHE = REPO_ROOT / ".tools" / "cache" / "lint-deploy"
+# Every tool lint-deploy runs, whatever the CI provider (scripts/bootstrap installs them).
+LINT_DEPLOY_TOOLS = (
+    "helm",
+    "kubeconform",
+    "kube-score",
+    "hadolint",
+    "yamllint",
+    "shellcheck",
+    "gitleaks",
+    "actionlint",
+    "zizmor",
+    "check-jsonschema",
+)
+
+
+def lint_deploy_env(schemas: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (default tool_env()) for a generated repository's real `make lint` to run offline.
+
+    Its lint-deploy runs every check as a user's does, with the tools scripts/bootstrap installed
+    (the versions `make tools` pins) and this Python, which has kubernetes-validate
+    (LINT_PYTHON: no `make tools` installing .tools/ per project), and the CRDs of `schemas`
+    (the schemas_dir fixture: the release tags `make tools` downloads). A missing tool skips
+    locally and fails in CI.
+    """
+    from tests.conftest import missing
+
+    base = dict(env if env is not None else tool_env())
+    for name in LINT_DEPLOY_TOOLS:
+        if shutil.which(name, path=base["PATH"]) is None:
+            missing(f"{name} is not on PATH; run scripts/bootstrap dev")
+    return {
+        **base,
+        "LINT_PYTHON": sys.executable,
+        "LINT_DEPLOY_CRDS": str(schemas),
+        "LINT_DEPLOY_CACHE": str(LINT_DEPLOY_CACHE),
+    }
 
 
 def make(project: Path, *args: str, check: bool = True, timeout: float = 900) -> Any:

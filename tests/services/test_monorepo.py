@@ -17,7 +17,7 @@ import yaml
 
 from extensions.context import LANGUAGES
 from tests.helpers import run
-from tests.monorepo import FOUR_SERVICES, build_monorepo, tool_env
+from tests.monorepo import FOUR_SERVICES, build_monorepo, lint_deploy_env, tool_env
 from tests.services.contract import parse_dockerfile, read_reports
 from tests.update.gitrepo import git, snapshot_template
 
@@ -66,12 +66,15 @@ def descriptor(project: Path, service: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_root_make_lint_and_test_pass_for_four_languages(
-    four_services: Path, java_env: dict[str, str]
+    four_services: Path, java_env: dict[str, str], schemas_dir: Path
 ) -> None:
     env = {**tool_env(), "JAVA_HOME": java_env["JAVA_HOME"]}
     env["PATH"] = f"{java_env['JAVA_HOME']}/bin:{env['PATH']}"
 
-    run(["make", "lint"], cwd=four_services, env=env, timeout=1800)
+    lint = run(
+        ["make", "lint"], cwd=four_services, env=lint_deploy_env(schemas_dir, env), timeout=1800
+    )
+    assert "lint-deploy: every check passed" in lint.stdout
     result = run(["make", "test"], cwd=four_services, env=env, timeout=1800)
 
     for name, _ in FOUR_SERVICES:

@@ -167,8 +167,10 @@ def service(project_copy: Path, tool: Tool) -> Path:
 
 
 @pytest.mark.slow
-def test_root_make_lint_and_test_pass_and_leave_reports(project_copy: Path, service: Path) -> None:
-    reports, _ = make_lint_and_test(project_copy, service)
+def test_root_make_lint_and_test_pass_and_leave_reports(
+    project_copy: Path, service: Path, schemas_dir: Path
+) -> None:
+    reports, _ = make_lint_and_test(project_copy, service, schemas_dir)
     files = {"src/app.ts", "src/config.ts", "src/metrics.ts", "src/server.ts"}
     assert files <= reports.covered_files()
     assert reports.tests >= 25

@@ -126,8 +126,10 @@ def service(project_copy: Path, tool: Tool) -> Path:
 
 
 @pytest.mark.slow
-def test_root_make_lint_and_test_pass_and_leave_reports(project_copy: Path, service: Path) -> None:
-    reports, _ = make_lint_and_test(project_copy, service)
+def test_root_make_lint_and_test_pass_and_leave_reports(
+    project_copy: Path, service: Path, schemas_dir: Path
+) -> None:
+    reports, _ = make_lint_and_test(project_copy, service, schemas_dir)
     assert reports.tests >= 20
 
 
