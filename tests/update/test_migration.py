@@ -154,12 +154,14 @@ def test_v010_project_updates_to_the_monorepo_layout_without_losing_edits(
     assert not list((project / "deploy").glob(f"argocd/{SLUG}-*.yaml"))
 
     # The same files as a fresh v0.2.0 project with these answers; template-owned ones identical.
-    fresh = copy_project(
-        releases,
-        tmp_path / "fresh",
-        vcs_ref="v0.2.0",
-        data={**data, "repo_url": platform["repo_url"]},
-    )
+    # The same answers: those the project recorded, defaults of v0.1.0 included (its registry,
+    # ghcr then, stays when v0.2.0's default for GitLab is GitLab's own: an update keeps them).
+    recorded = {
+        key: value
+        for key, value in {**platform, **service}.items()
+        if not key.startswith("_") and key != "scope"
+    }
+    fresh = copy_project(releases, tmp_path / "fresh", vcs_ref="v0.2.0", data=recorded)
     migrated, expected = files(project), files(fresh)
     assert sorted(migrated) == sorted(expected)
     differing = sorted(path for path in expected if migrated[path] != expected[path])

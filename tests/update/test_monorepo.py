@@ -7,11 +7,12 @@ language's Dockerfile (template-owned) and changes every service's Makefile (use
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import yaml
 
-from tests.monorepo import FOUR_SERVICES, build_monorepo, make
+from tests.monorepo import FOUR_SERVICES, build_monorepo, make, tool_env
 from tests.update.conftest import CHANGED, FIXED, replace_in
 from tests.update.gitrepo import commit_all, conflict_markers, git
 
@@ -205,17 +206,22 @@ def test_update_brings_template_fixes_to_a_job_and_keeps_its_user_owned_files(
         fixes_template_repo, tmp_path / "batch", services=[("api", "python")], vcs_ref="v0.1.0"
     )
     job = "partner-import"
-    make(
-        project,
-        "add-service",
-        f"NAME={job}",
-        "LANGUAGE=python",
-        "KIND=job",
-        "TRIGGER=s3",
-        "COPIER_ARGS=--defaults",
+    # As a script or CI runs it: no terminal, no COPIER_ARGS=--defaults; the questions not given
+    # (bucket, prefix, event_bus...) take their defaults instead of Copier failing on a prompt.
+    added = subprocess.run(
+        ["make", "add-service", f"NAME={job}", "LANGUAGE=python", "KIND=job", "TRIGGER=s3"],
+        cwd=project,
+        env=tool_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
+    assert added.returncode == 0, added.stderr
     commit_all(project, f"Add the job {job}")
     assert answers(project, f".copier-answers.{job}.yml")["_commit"] == "v0.1.0"
+    assert answers(project, f".copier-answers.{job}.yml")["bucket"] == f"{job}-drops"
     (code,) = project.glob(f"apps/{job}/src/*/job.py")
     edited = [project / f"deploy/charts/{job}/values-dev.yaml", code]
     for path in edited:
