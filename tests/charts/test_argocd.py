@@ -510,7 +510,7 @@ def open_request(repository: Path, number: int) -> dict[str, Any]:
         "head_short_sha_7": sha[:7],
         "author": "someone",
         "title": "A change",
-        "labels": [],
+        "labels": ["preview"],
     }
 
 
@@ -527,6 +527,7 @@ def test_previews_deploy_every_service_of_each_open_request_with_its_own_image(
     assert generator["github"]["api"] == "https://github.example.com/api/v3"
     assert (generator["github"]["owner"], generator["github"]["repo"]) == ("platform", "shop-mono")
     assert generator["github"]["tokenRef"] == {"secretName": "github-token", "key": "token"}
+    assert generator["github"]["labels"] == ["preview"]  # only requests a maintainer labelled
     assert sorted(previews) == sorted(f"{s}-pr-{n}" for s in SERVICES for n in (7, 12))
     sha = git(monorepo, "rev-parse", "HEAD").strip()
     for service in SERVICES:
