@@ -145,7 +145,7 @@ def get(port: int, path: str) -> tuple[int, str, str]:
         connection.close()
 
 
-def wait_for_health(port: int, process: subprocess.Popen[str], timeout: float = 30) -> None:
+def wait_for_health(port: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -573,6 +573,34 @@ class Output:
         return "".join(self.stdout), "".join(self.stderr)
 
 
+# How long the contract waits for things that take longer on a loaded machine. Generous: a
+# passing run never waits for them, they only bound how long a broken service takes to fail.
+LOAD_WARM_UP = 200  # requests the keep-alive load must have had answered before SIGTERM
+LOAD_TIMEOUT = 90.0  # seconds for the load to get there (a cold JVM on 2 busy cores is slow)
+SLOW_DELAY = 5.0  # seconds the test delay holds the requests that must be in flight at SIGTERM
+READY_DELAY = 4.0  # the same for the /readyz request that SIGTERM must turn into a 503
+IN_SERVICE_WAIT = 1.0  # at least this long between sending the delayed requests and SIGTERM
+
+
+def json_or_text(body: str) -> object:
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        return body
+
+
+def wait_for_answers(load: KeepAliveLoad, count: int, timeout: float, what: str) -> None:
+    """Wait until the load has had `count` requests answered; fail at once on a load failure."""
+    deadline = time.monotonic() + timeout
+    while load.answered < count and not load.failures and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not load.failures, f"{what}: the load failed before SIGTERM: {load.failures[:5]}"
+    assert load.answered >= count, (
+        f"{what}: the load had {load.answered} requests answered after {timeout} s, "
+        f"not {count} (statuses {load.statuses}, retried {load.retried}, refused {load.refused})"
+    )
+
+
 def assert_graceful_stop(
     port: int, pid: int, process: subprocess.Popen[str], drain_timeout: float
 ) -> KeepAliveLoad:
@@ -581,14 +609,30 @@ def assert_graceful_stop(
     `pid` is the service process to send SIGTERM to; `process` is what the test started (the
     service itself or `make run` around it), whose exit code is the service's. The service must
     run with the test delay hook and SHUTDOWN_TIMEOUT=`drain_timeout`.
+
+    Nothing here waits a fixed time for the service: the load must have had LOAD_WARM_UP
+    requests answered before the delayed requests are sent, and the service must keep answering
+    the load while they wait in it, so that SIGTERM arrives with all of them in flight.
     """
+    assert drain_timeout > SLOW_DELAY, f"SLOW_DELAY {SLOW_DELAY} s >= drain {drain_timeout} s"
     output = Output.read(process)
     with KeepAliveLoad(port) as load, ThreadPoolExecutor(max_workers=4) as pool:
-        time.sleep(2)
-        slow = [pool.submit(delayed_get, port, "/healthz", 2.5) for _ in range(3)]
-        readiness = pool.submit(delayed_get, port, "/readyz", 1.5)
-        time.sleep(0.5)  # the delayed requests have reached the service and wait in it
-        assert not [future for future in [*slow, readiness] if future.done()]
+        wait_for_answers(load, LOAD_WARM_UP, LOAD_TIMEOUT, "warm-up")
+        sent_at = time.monotonic()
+        slow = [pool.submit(delayed_get, port, "/healthz", SLOW_DELAY) for _ in range(3)]
+        readiness = pool.submit(delayed_get, port, "/readyz", READY_DELAY)
+        # The delayed requests reach the service and wait in it: the service answers more of
+        # the load meanwhile (its accept loop runs), and at least IN_SERVICE_WAIT passes.
+        wait_for_answers(load, load.answered + 50, LOAD_TIMEOUT, "with the delayed requests sent")
+        time.sleep(max(0.0, sent_at + IN_SERVICE_WAIT - time.monotonic()))
+        finished = {
+            name: future.exception() or future.result()
+            for name, future in [("/readyz", readiness)]
+            + [(f"/healthz #{n}", future) for n, future in enumerate(slow)]
+            if future.done()
+        }
+        waited = time.monotonic() - sent_at
+        assert not finished, f"finished before SIGTERM ({waited:.1f} s after sending): {finished}"
         answered_before = load.answered
         stopped_at = time.monotonic()
         os.kill(pid, signal.SIGTERM)
@@ -599,18 +643,31 @@ def assert_graceful_stop(
         stopped_after = time.monotonic() - stopped_at
         load.stop()
 
+    seen = f"load: answered {load.answered} ({answered_before} before SIGTERM), closed "
+    seen += f"{load.closed}, retried {load.retried}, refused {load.refused}, {load.statuses}"
     assert process.returncode == 0, f"exit code {process.returncode}:\n{stdout[-2000:]}\n{stderr}"
-    assert stopped_after < drain_timeout, f"took {stopped_after:.1f} s to stop"
+    assert stopped_after < drain_timeout, f"took {stopped_after:.1f} s to stop ({drain_timeout} s)"
     # /readyz, handled after SIGTERM, says not ready while the requests in flight finish.
-    assert (ready.status, json.loads(ready.body)) == (503, NOT_READY)
-    assert ready.connection == "close"
+    assert (ready.status, json_or_text(ready.body)) == (503, NOT_READY), (
+        f"/readyz sent before SIGTERM and handled after it answered {ready.status} {ready.body!r}"
+    )
+    assert ready.connection == "close", f"/readyz during the drain: Connection {ready.connection!r}"
     for outcome in in_flight:
-        assert (outcome.status, json.loads(outcome.body)) == (200, {"status": "ok"})
-        assert outcome.connection == "close", "a response during the drain keeps the connection"
-    assert stopped_after >= 1.5, "the service exited before the requests in flight finished"
+        assert (outcome.status, json_or_text(outcome.body)) == (200, {"status": "ok"}), (
+            f"a request in flight at SIGTERM answered {outcome.status} {outcome.body!r}"
+        )
+        assert outcome.connection == "close", (
+            f"a response during the drain keeps the connection: Connection {outcome.connection!r}"
+        )
+    # The slow requests reached the service after `sent_at` and wait SLOW_DELAY in it.
+    remaining = sent_at + SLOW_DELAY - stopped_at
+    assert stopped_after >= remaining, (
+        f"exited {stopped_after:.2f} s after SIGTERM, before the requests in flight finished "
+        f"({remaining:.2f} s later)"
+    )
     # No request that reached the server was reset or left unanswered.
-    assert load.failures == []
-    assert load.answered > answered_before > 100, "the load did not run"
-    assert set(load.statuses) == {200}, load.statuses
-    assert load.retried <= load.clients
+    assert load.failures == [], f"{seen}; failures: {load.failures}"
+    assert load.answered > answered_before, f"no load request was answered after SIGTERM: {seen}"
+    assert set(load.statuses) == {200}, f"statuses other than 200: {seen}"
+    assert load.retried <= load.clients, f"more retries than clients ({load.clients}): {seen}"
     return load
