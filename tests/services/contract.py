@@ -439,7 +439,8 @@ class KeepAliveLoad:
 
     A client stops when the server closes its connection after SIGTERM (`Connection: close`) or
     refuses a new one. A request on an idle keep-alive connection that the server closed meanwhile
-    is retried once on a new connection, as standard clients do; every other error is a failure.
+    is retried once on a new connection, as standard clients do; that new connection may be
+    refused or reset unanswered (the listener is closing), every other error is a failure.
     """
 
     port: int
@@ -517,6 +518,15 @@ class KeepAliveLoad:
                     connection = retry
                     try:
                         outcome = self._send(connection)
+                    except STALE:
+                        # A connection opened during the drain, reset without an answer: the
+                        # kernel queued it, the service never accepted it, and closing the
+                        # listener reset it (Tomcat keeps listening a moment after it stops
+                        # accepting). It counts as refused: no request of it reached the service,
+                        # and in a cluster the preStop sleep has taken the pod out of the
+                        # endpoints before SIGTERM, so no client opens one.
+                        self._record(refused=1)
+                        return None
                     except (OSError, http.client.HTTPException) as error:
                         return self._fail(f"the retry on a new connection failed: {error!r}")
                 except (OSError, http.client.HTTPException) as error:
