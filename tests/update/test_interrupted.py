@@ -4,6 +4,12 @@ A two-service monorepo at v0.1.0 with committed user edits to template-owned and
 files is updated to v0.2.0 by `make update`, once without interruption (the reference), and
 again killed (SIGKILL to the whole process group, as a closed terminal or an OOM kill would) at
 several points: the next `make update` must recover and end with exactly the reference tree.
+
+The kill points are states of the update, not times: v0.2.0 has one more migration, which does
+nothing unless HOLD_UPDATE names the application's answers file and the stage it runs for
+(".copier-answers.worker.yml:after": the worker's Copier run has written its files, not yet
+committed); then it creates the file
+HOLD_UPDATE_READY and sleeps, and the test kills the update there, however fast the machine is.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.monorepo import build_monorepo, make, tool_env
+from tests.update.conftest import replace_in
 from tests.update.gitrepo import commit_all, git
 
 SERVICES = (("api", "python"), ("worker", "go"))
@@ -55,10 +62,35 @@ def assert_user_edits_kept(project: Path) -> None:
         assert line in (project / path).read_text(encoding="utf-8"), f"edit of {path} lost"
 
 
+# Runs in each application's update, before and after Copier writes its files (Copier renders
+# the command with `_stage` and its configuration, not the answers, which the before stage has
+# not loaded; a versioned migration's `when` is the after stage only unless it says otherwise).
+HOLD_MIGRATION = """\
+  - version: v0.2.0
+    when: "{{ true }}"
+    command: >-
+      if [ "${HOLD_UPDATE:-}" = "{{ _copier_conf.answers_file }}:{{ _stage }}" ]; then
+      : > "$HOLD_UPDATE_READY"; exec sleep 900; fi
+"""
+
+
 @pytest.fixture(scope="module")
-def edited_monorepo(tmp_path_factory: pytest.TempPathFactory, fixes_template_repo: Path) -> Path:
+def holding_template_repo(
+    tmp_path_factory: pytest.TempPathFactory, fixes_template_repo: Path
+) -> Path:
+    """The fixes release, its v0.2.0 with the migration that holds the update when told to."""
+    template = tmp_path_factory.mktemp("holding") / "template"
+    shutil.copytree(fixes_template_repo, template, symlinks=True)
+    replace_in(template / "copier.yml", "\n_migrations:\n", f"\n_migrations:\n{HOLD_MIGRATION}")
+    commit_all(template, "template v0.2.0, held where a test says")
+    git(template, "tag", "-f", "v0.2.0")
+    return template
+
+
+@pytest.fixture(scope="module")
+def edited_monorepo(tmp_path_factory: pytest.TempPathFactory, holding_template_repo: Path) -> Path:
     project = build_monorepo(
-        fixes_template_repo,
+        holding_template_repo,
         tmp_path_factory.mktemp("interrupted") / "shop",
         services=SERVICES,
         vcs_ref="v0.1.0",
@@ -85,11 +117,16 @@ def reference(
     return result.returncode, tree(project), took
 
 
-def start_update(project: Path) -> subprocess.Popen[str]:
+def start_update(project: Path, hold: str = "", ready: Path | None = None) -> subprocess.Popen[str]:
+    """`make update`, held (sleeping, never finishing) at `hold` (answers file:stage) if given."""
+    env = tool_env()
+    if hold:
+        assert ready is not None
+        env |= {"HOLD_UPDATE": hold, "HOLD_UPDATE_READY": str(ready)}
     return subprocess.Popen(
         ["make", "update"],
         cwd=project,
-        env=tool_env(),
+        env=env,
         stdout=subprocess.PIPE,  # fleet.py names each application as it starts updating it
         stderr=subprocess.DEVNULL,
         text=True,
@@ -97,37 +134,54 @@ def start_update(project: Path) -> subprocess.Popen[str]:
     )
 
 
-def kill_at(process: subprocess.Popen[str], marker: str, seconds: float) -> bool:
-    """SIGKILL the update's whole process group `seconds` after it printed a line starting with
-    `marker` ('' for its start); False if it finished first."""
+def kill(process: subprocess.Popen[str]) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def kill_at(process: subprocess.Popen[str], marker: str, ready: Path | None) -> bool:
+    """SIGKILL the update's whole process group as soon as it is at the point: right after it
+    printed a line starting with `marker`, or once it holds (`ready` exists); with neither, a
+    second after it started. False if it finished first (the point was never reached)."""
     if marker:
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith(marker):
-                break
-        else:
-            process.wait()
-            return False
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+                kill(process)
+                return True
         process.wait()
-        return True
-    return False
+        return False
+    if ready is None:
+        try:
+            process.wait(timeout=1.0)  # make, uv and Python starting take longer than that
+        except subprocess.TimeoutExpired:
+            kill(process)
+            return True
+        return False
+    deadline = time.monotonic() + 900
+    while not ready.exists():
+        if process.poll() is not None:
+            return False
+        if time.monotonic() > deadline:
+            kill(process)
+            return False
+        time.sleep(0.05)
+    kill(process)
+    return True
 
 
-# Kill points: 1, 3 and 5 seconds after `make update` starts (uv, then the platform's Copier
-# run), and a few seconds into each application's run, whatever the machine's speed: the
-# platform's and each service's (fleet.py prints `update: <application>` as each starts).
-KILL_POINTS = {
-    "1s": ("", 1.0),
-    "3s": ("", 3.0),
-    "5s": ("", 5.0),
-    "platform+2s": ("update: platform", 2.0),
-    "service-api+3s": ("update: service api", 3.0),
-    "service-worker+1s": ("update: service worker", 1.0),
-    "service-worker+6s": ("update: service worker", 6.0),
+# Kill points, whatever the machine's speed: a second after `make update` starts (uv, fleet.py);
+# inside each application's Copier run, before it writes anything and after it wrote its files
+# (not yet committed); and right after fleet.py printed `update: service worker` (the platform
+# and api committed on the detached HEAD, the worker's Copier starting).
+KILL_POINTS: dict[str, tuple[str, str]] = {
+    "start+1s": ("", ""),
+    "platform-before": ("", ".copier-answers.yml:before"),
+    "platform-after": ("", ".copier-answers.yml:after"),
+    "service-api-before": ("", ".copier-answers.api.yml:before"),
+    "service-api-after": ("", ".copier-answers.api.yml:after"),
+    "service-worker-started": ("update: service worker", ""),
+    "service-worker-after": ("", ".copier-answers.worker.yml:after"),
 }
 
 
@@ -141,12 +195,13 @@ def test_an_update_killed_midway_is_recovered_by_the_next_one(
     expected_code, expected_tree, _ = reference
     project = copy_of(edited_monorepo, tmp_path / "shop")
     start = git(project, "rev-parse", "HEAD").strip()
-    marker, seconds = KILL_POINTS[point]
+    marker, hold = KILL_POINTS[point]
+    ready = tmp_path / "held" if hold else None
 
-    killed = kill_at(start_update(project), marker, seconds)
+    killed = kill_at(start_update(project, hold, ready), marker, ready)
     assert killed, f"the update finished before {point}: nothing interrupted"
     interrupted = (project / JOURNAL).exists()
-    if marker:
+    if marker or hold:
         assert interrupted, "killed inside an application's run, the journal must say so"
 
     again = make(project, "update", check=False)
