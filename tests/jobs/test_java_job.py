@@ -27,7 +27,7 @@ import pytest
 
 from extensions.context import load_pins
 from tests.conftest import missing
-from tests.helpers import render, run
+from tests.helpers import REPO_ROOT, render, run
 from tests.jobs import contract
 from tests.services.conftest import JAVA_VERSION, JDK_ROOTS, jdk_version
 from tests.services.contract import (
@@ -46,11 +46,6 @@ from tests.services.test_java_service import POM, REGISTRY
 
 Tool = Callable[[str], str]
 THRESHOLD = 80  # coverage_threshold's default
-JAVA_SERVICE = (
-    Path(__file__).resolve().parents[2]
-    / "template/service/apps"
-    / "{% if language == 'java' and kind == 'service' %}{{ project_slug }}{% endif %}"
-)
 
 
 @dataclass
@@ -335,9 +330,9 @@ def test_job_targets_are_the_service_targets_with_the_coverage_gate(rendered: Pa
     assert f"COVERAGE_THRESHOLD ?= {THRESHOLD}\n" in makefile
     reports = only(recipe_commands(makefile, "TestReports"), "TestReports in make test")
     assert reports[-2:] == ["tools/TestReports.java", str(THRESHOLD)]  # $(COVERAGE_THRESHOLD)
-    # The service's report converter and gate, unchanged.
+    # The service's report converter and gate, unchanged: both render the one shared source.
     assert (job_dir / "tools" / "TestReports.java").read_text(encoding="utf-8") == (
-        JAVA_SERVICE / "tools" / "TestReports.java"
+        REPO_ROOT / "template/_partials/java/TestReports.java"
     ).read_text(encoding="utf-8")
 
 
