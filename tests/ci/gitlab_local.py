@@ -41,15 +41,21 @@ def with_gitlab_origin(project: Path, remote: Path) -> Path:
 
 
 def gitlab_ci_local(
-    project: Path, tool: Callable[[str], str], *args: str
+    project: Path,
+    tool: Callable[[str], str],
+    *args: str,
+    path: str | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
+    """gitlab-ci-local in `project`; `path` (default this PATH) is what shell-executor jobs see."""
+    search_path = path if path is not None else os.environ["PATH"]
     env = {
         **os.environ,
         **GIT_ENV,
         "GCL_IGNORE_PREDEFINED_VARS": "CI_PIPELINE_SOURCE",
-        "PATH": os.pathsep.join([str(Path(tool("uv")).parent), os.environ["PATH"]]),
+        "PATH": os.pathsep.join([str(Path(tool("uv")).parent), search_path]),
     }
-    return run([tool("gitlab-ci-local"), *args], cwd=project, env=env, timeout=900)
+    return run([tool("gitlab-ci-local"), *args], cwd=project, env=env, timeout=900, check=check)
 
 
 def preview(project: Path, tool: Callable[[str], str], *args: str) -> dict[str, Any]:
