@@ -373,6 +373,9 @@ class Repository:
     web_url: str
     api_url: str
     path_encoded: str
+    # GitHub's artifact attestations (`actions/attest-build-provenance`, `gh attestation
+    # verify`) exist on github.com only, not on GitHub Enterprise Server.
+    artifact_attestations: bool
 
     def go_module(self, service: str) -> str:
         """Go module path of a service: the repository path plus apps/<service>."""
@@ -393,6 +396,7 @@ def repository(repo_url: str, ci_provider: str) -> Repository:
         web_url=f"https://{host}/{path}",
         api_url=CI_PROVIDERS[ci_provider].api_url(host),
         path_encoded=quote(path, safe=""),
+        artifact_attestations=ci_provider == "github" and host == "github.com",
     )
 
 

@@ -99,6 +99,13 @@ class Rendered:
         return sorted((self.project / WORKFLOWS).glob("*.yml"))
 
 
+def on_github_com(variant: Rendered) -> bool:
+    """GitHub's artifact attestations exist on github.com, not on GitHub Enterprise Server."""
+    return str(variant.answers.get("repo_url", "https://github.com/")).startswith(
+        "https://github.com/"
+    )
+
+
 def load_workflow(path: Path) -> dict[Any, Any]:
     data: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return data
@@ -294,8 +301,11 @@ def test_no_job_has_more_permissions_than_with_one_service(variant: Rendered) ->
     for env in variant.environments:
         # Promotion by commit: each deploy commits its environment's image, then deploys it.
         expected[f"deploy-{env}"] = {"contents": "write"}
-    # The only job with an OIDC token for Sigstore; it pushes signatures where publish pushed.
+    # The only job with an OIDC token for Sigstore; it pushes signatures where publish pushed,
+    # and on github.com stores GitHub's attestation of the digest.
     expected["sign"] = {**variant.jobs["publish"]["permissions"], "id-token": "write"}
+    if on_github_com(variant):
+        expected["sign"]["attestations"] = "write"
     granted = {name: job["permissions"] for name, job in variant.jobs.items()}
     assert granted == {name: expected[name] for name in granted}
     assert ("publish-preview" in granted) is bool(variant.answers.get("preview_environments"))
@@ -515,6 +525,137 @@ def test_previews_publish_an_image_of_every_service_not_only_the_affected_ones(
         == "pr-${{ github.event.pull_request.number }}-${{ github.event.pull_request.head.sha }}"
     )
     assert "publish-preview" not in rendered("argocd").jobs
+
+
+# --- GitHub's artifact attestation of the signed digest ----------------------------------------
+
+ATTEST = PINS["attest_build_provenance"]
+# Pushes to main only, like the signature; a private repository needs GitHub Enterprise Cloud.
+ATTEST_IF = "github.event.repository.visibility == 'public' || vars.ARTIFACT_ATTESTATIONS == 'true'"
+
+
+def attest_steps(variant: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (job, step)
+        for job, step in all_steps(variant)
+        if str(step.get("uses", "")).startswith("actions/attest-build-provenance@")
+    ]
+
+
+def test_the_signed_digest_is_attested_by_github_in_the_sign_job_only(variant: Rendered) -> None:
+    granted = [
+        name for name, job in variant.jobs.items() if "attestations" in job.get("permissions", {})
+    ]
+    if not on_github_com(variant):
+        # GitHub Enterprise Server has no artifact attestations: no step, no permission.
+        assert attest_steps(variant) == []
+        assert granted == []
+        assert "attest-build-provenance" not in variant.text
+        return
+    assert re.fullmatch(r"actions/attest-build-provenance@[0-9a-f]{40}", ATTEST["uses"])
+    assert f"uses: {ATTEST['uses']} # {ATTEST['version']}\n" in variant.text
+    ((job_name, step),) = attest_steps(variant)
+    assert job_name == "sign"
+    assert step["uses"] == ATTEST["uses"]
+    assert granted == ["sign"]
+    sign = variant.jobs["sign"]
+    assert sign["permissions"]["attestations"] == "write"
+    assert sign["permissions"]["id-token"] == "write"  # the action's Sigstore certificate
+    assert sign["if"].startswith("github.ref == 'refs/heads/main' && ")
+    assert step["if"] == ATTEST_IF
+    # The digest kaniko pushed (--digest-file), read by the step before, after cosign signed it.
+    subject = step_named(sign, "Read the digest to attest")
+    order = steps(sign)
+    secure = next(i for i, s in enumerate(order) if "secure-image" in s.get("run", ""))
+    assert secure < order.index(subject) < order.index(step)
+    assert subject["id"] == "subject"
+    assert subject["if"] == ATTEST_IF
+    assert '"$RUNNER_TEMP/image/digest"' in subject["run"]
+    assert step_named(sign, "Download the image digest")["with"]["path"] == (
+        "${{ runner.temp }}/image"
+    )
+    assert step["with"] == {
+        "subject-name": "${{ steps.subject.outputs.name }}",
+        "subject-digest": "${{ steps.subject.outputs.digest }}",
+        "push-to-registry": True,
+        "create-storage-record": False,
+    }
+    assert step["env"] == {"HOME": "${{ runner.temp }}/attestation"}
+
+
+def subject_outputs(
+    step: dict[str, Any], image: str, digest: str, auths: dict[str, Any], cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str], Path]:
+    runner_temp = cwd / "runner-temp"
+    (runner_temp / "image").mkdir(parents=True)
+    (runner_temp / "image" / "digest").write_text(digest, encoding="utf-8")
+    (runner_temp / "kaniko").mkdir()
+    (runner_temp / "kaniko" / "config.json").write_text(json.dumps({"auths": auths}), "utf-8")
+    output = cwd / "github-output"
+    output.touch()
+    completed = run_step(
+        step,
+        {"IMAGE": image, "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(output)},
+        cwd,
+    )
+    lines = output.read_text(encoding="utf-8").splitlines()
+    return completed, dict(line.split("=", 1) for line in lines), runner_temp
+
+
+@pytest.mark.parametrize(
+    ("image", "registry", "api_host"),
+    [
+        ("ghcr.io/my-org/api", "ghcr.io", "ghcr.io"),
+        ("harbor.acme.io:8443/shop/api", "harbor.acme.io:8443", "harbor.acme.io:8443"),
+        # Docker Hub serves the registry API on index.docker.io only.
+        ("docker.io/acme/api", "docker.io", "index.docker.io"),
+    ],
+)
+def test_the_attestation_names_the_pushed_digest_and_logs_in_as_the_job_did(
+    rendered: Callable[[str], Rendered],
+    tmp_path: Path,
+    image: str,
+    registry: str,
+    api_host: str,
+) -> None:
+    step = step_named(rendered("argocd").jobs["sign"], "Read the digest to attest")
+    digest = "sha256:" + "ab" * 32
+    auths = {registry: {"auth": base64.b64encode(b"robot:not-a-secret").decode()}}
+    completed, outputs, runner_temp = subject_outputs(step, image, digest + "\n", auths, tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert outputs == {"name": api_host + image.removeprefix(registry), "digest": digest}
+    # The action reads $HOME/.docker/config.json; its step sets HOME to this folder.
+    config = runner_temp / "attestation" / ".docker" / "config.json"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert json.loads(config.read_text(encoding="utf-8"))["auths"][api_host] == auths[registry]
+
+
+@pytest.mark.parametrize("digest", ["", "latest", "sha256:abc", "sha512:" + "ab" * 64])
+def test_no_attestation_without_a_sha256_digest(
+    rendered: Callable[[str], Rendered], tmp_path: Path, digest: str
+) -> None:
+    step = step_named(rendered("argocd").jobs["sign"], "Read the digest to attest")
+    auths = {"ghcr.io": {"auth": "eDp5"}}
+    completed, outputs, _ = subject_outputs(step, "ghcr.io/my-org/api", digest, auths, tmp_path)
+    assert completed.returncode != 0
+    assert "no sha256 digest" in completed.stderr
+    assert outputs == {}
+
+
+def test_registries_logged_in_by_a_credential_helper_keep_the_attestation_on_github(
+    copie: Any, tool: Callable[[str], str]
+) -> None:
+    answers = {"registry": "ecr", "registry_host": "111122223333.dkr.ecr.eu-west-1.amazonaws.com"}
+    variant = Rendered("ecr", answers, render(copie, **answers))
+    ((job_name, step),) = attest_steps(variant)
+    assert job_name == "sign"
+    assert step["with"]["push-to-registry"] is False
+    assert step["with"]["subject-digest"] == "${{ steps.subject.outputs.digest }}"
+    assert "env" not in step  # no registry login to hand over
+    subject = step_named(variant.jobs["sign"], "Read the digest to attest")
+    assert "config.json" not in subject["run"]
+    actionlint(variant.workflow_files, tool)
+    zizmor(variant.workflow_files, tool)
 
 
 # --- Step scripts, executed ----------------------------------------------------------------------

@@ -162,6 +162,7 @@ def test_scope_is_never_asked_and_defaults_to_the_platform() -> None:
                 "web_url": "https://github.com/acme/shop",
                 "api_url": "https://api.github.com",
                 "path_encoded": "acme%2Fshop",
+                "artifact_attestations": True,
             },
         ),
         (
@@ -174,6 +175,8 @@ def test_scope_is_never_asked_and_defaults_to_the_platform() -> None:
                 "web_url": "https://github.example.com/platform/shop-mono",
                 "api_url": "https://github.example.com/api/v3",
                 "path_encoded": "platform%2Fshop-mono",
+                # GitHub Enterprise Server has no artifact attestations.
+                "artifact_attestations": False,
             },
         ),
         (
@@ -194,6 +197,7 @@ def test_scope_is_never_asked_and_defaults_to_the_platform() -> None:
                 "path": "acme/shop",
                 "api_url": "https://gitlab.com/api/v4",
                 "path_encoded": "acme%2Fshop",
+                "artifact_attestations": False,
             },
         ),
         (
@@ -239,7 +243,7 @@ def test_scope_is_never_asked_and_defaults_to_the_platform() -> None:
         "ssh-scheme",
     ],
 )
-def test_repository_identity(url: str, provider: str, expected: dict[str, str]) -> None:
+def test_repository_identity(url: str, provider: str, expected: dict[str, object]) -> None:
     identity = repository(url, provider).as_context()
     assert identity["url"] == url
     assert {key: identity[key] for key in expected} == expected
