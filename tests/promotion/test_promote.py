@@ -71,6 +71,26 @@ def test_setting_a_tag_changes_one_line_of_one_file(project: Path) -> None:
     ]
 
 
+def test_a_digest_goes_right_below_the_tag_and_every_comment_stays_where_it_was(
+    project: Path,
+) -> None:
+    """The first promotion with a digest adds one line below `tag:`; the comment above the next key
+    (after the image block) stays above that key, not above the new digest."""
+    values = project / CHART / "values-dev.yaml"
+    original = values.read_text(encoding="utf-8")
+    digest = "sha256:" + "a" * 64
+    assert promote(project, "--env", "dev", "--tag", "3f2c1d9", "--digest", digest).returncode == 0
+    assert values.read_text(encoding="utf-8") == original.replace(
+        'tag: ""\n', f'tag: "3f2c1d9"\n  digest: {digest}\n', 1
+    )
+    # An end-of-line comment on tag stays on tag (ruamel.yaml keeps its column when it can).
+    values.write_text(original.replace('tag: ""', 'tag: ""          # set by CI'), "utf-8")
+    assert promote(project, "--env", "dev", "--tag", "3f2c1d9", "--digest", digest).returncode == 0
+    assert values.read_text(encoding="utf-8") == original.replace(
+        'tag: ""\n', f'tag: "3f2c1d9"   # set by CI\n  digest: {digest}\n', 1
+    )
+
+
 def test_promoting_without_a_tag_takes_the_previous_environments_tag(project: Path) -> None:
     assert promote(project, "--env", "dev", "--tag", "v1.2.3").returncode == 0
     assert promote(project, "--env", "staging").returncode == 0

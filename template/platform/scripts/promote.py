@@ -23,6 +23,7 @@ skips, with a note, a service that environment does not run yet (a service added
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import re
 import subprocess
@@ -113,10 +114,32 @@ def with_image(text: str, target: Image) -> str:
         data["image"] = image
     image["tag"] = target.tag
     if target.digest or "digest" in image:
+        if "digest" not in image:
+            insert_after(image, "tag", "digest", target.digest or "")
         image["digest"] = target.digest or ""
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
+
+
+def insert_after(mapping: CommentedMap, key: str, new_key: str, value: str) -> None:
+    """Insert new_key right after key. The comment lines after key's value belong to what follows
+    it, so they move below the new line; an end-of-line comment on key stays there."""
+    mapping.insert(list(mapping).index(key) + 1, new_key, value)
+    tokens = mapping.ca.items.get(key)
+    if not tokens or len(tokens) < 3 or tokens[2] is None:
+        return
+    comment = tokens[2]
+    inline, _, following = comment.value.partition("\n")
+    if not following.strip():
+        return
+    moved = copy.copy(comment)
+    moved.value = "\n" + following
+    mapping.ca.items[new_key] = [None, None, moved, None]
+    if inline.strip():
+        comment.value = inline + "\n"
+    else:
+        del mapping.ca.items[key]
 
 
 def previous_image_in_history(root: Path, values_file: Path, current: Image | None) -> Image:
