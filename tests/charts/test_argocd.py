@@ -254,7 +254,12 @@ def test_every_argocd_object_is_valid_against_the_upstream_crds(
     monorepo: Path, schemas_dir: Path
 ) -> None:
     documents = argocd_documents(monorepo)
-    assert set(documents) == {"applicationset.yaml", "project.yaml", "previews.yaml"}
+    assert set(documents) == {
+        "applicationset.yaml",
+        "project.yaml",
+        "previews.yaml",
+        "previews-project.yaml",
+    }
     for name, document in documents.items():
         assert validate_custom_resource(document, crd_files(schemas_dir)) == [], name
 
@@ -551,8 +556,12 @@ def test_previews_deploy_every_service_of_each_open_request_with_its_own_image(
         assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
         assert application["metadata"]["labels"]["devops-template/service"] == service
         assert "annotations" not in application["metadata"]  # previews never promote
-        assert allowed_by(documents["project.yaml"], application)
-        assert spec["project"] == documents["project.yaml"]["metadata"]["name"]
+        assert allowed_by(documents["previews-project.yaml"], application)
+        assert not allowed_by(documents["project.yaml"], application)
+        assert spec["project"] == "shop-mono-previews"
+        assert (
+            spec["source"]["repoURL"] in documents["previews-project.yaml"]["spec"]["sourceRepos"]
+        )
 
 
 def test_gitlab_previews_watch_the_project_path(
@@ -577,8 +586,68 @@ def test_gitlab_previews_watch_the_project_path(
     assert descriptors["git"]["repoURL"] == "https://gitlab.example.com/platform/web/shop-mono.git"
 
 
+def creatable_namespaces(project: dict[str, Any]) -> list[str]:
+    """Name patterns of the Namespaces a project lets its Applications create."""
+    whitelist = project["spec"]["clusterResourceWhitelist"]
+    assert {(item["group"], item["kind"]) for item in whitelist} == {("", "Namespace")}
+    names = [str(item["name"]) for item in whitelist]
+    assert all(names)  # an entry without a name would admit every namespace
+    return names
+
+
+def admits(project: dict[str, Any], namespace: str) -> bool:
+    """Whether the project lets an Application deploy into, and create, the namespace."""
+    application = {
+        "spec": {
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace}
+        }
+    }
+    deploys = allowed_by(project, application)
+    creates = any(fnmatch.fnmatchcase(namespace, name) for name in creatable_namespaces(project))
+    assert deploys == creates, namespace  # the destinations and the creatable names agree
+    return deploys
+
+
+def test_previews_have_a_project_of_their_own_that_admits_only_their_namespaces(
+    monorepo: Path,
+    applications: dict[str, dict[str, Any]],
+    gotemplate: GoTemplate,
+    schemas_dir: Path,
+) -> None:
+    documents = argocd_documents(monorepo)
+    environments, previews_project = documents["project.yaml"], documents["previews-project.yaml"]
+    for project in (environments, previews_project):
+        assert validate_custom_resource(project, crd_files(schemas_dir)) == []
+    assert previews_project["metadata"]["name"] == "shop-mono-previews"
+    assert previews_project["metadata"]["finalizers"] == [RESOURCES_FINALIZER]
+    assert previews_project["spec"]["sourceRepos"] == [IDENTITY["repo_url"]]
+    # The kinds of the environments, no more; no cluster-wide object but its own namespaces.
+    assert (
+        previews_project["spec"]["namespaceResourceWhitelist"]
+        == environments["spec"]["namespaceResourceWhitelist"]
+    )
+    assert creatable_namespaces(previews_project) == ["*-pr-[0-9]*"]
+    assert "clusterResourceBlacklist" not in previews_project["spec"]
+    sources = Sources({IDENTITY["repo_url"]: monorepo}, pull_requests=[open_request(monorepo, 7)])
+    previews = generate_applications(documents["previews.yaml"], sources, gotemplate)
+    preview_namespaces = {a["spec"]["destination"]["namespace"] for a in previews.values()}
+    assert preview_namespaces == {f"{service}-pr-7" for service in SERVICES}
+    environment_namespaces = {a["spec"]["destination"]["namespace"] for a in applications.values()}
+    assert {f"api-{env}" for env in ENVIRONMENTS} <= environment_namespaces
+    for namespace in preview_namespaces | {"api-pr-1", "ledger-pr-2048"}:
+        assert admits(previews_project, namespace), namespace
+        assert not admits(environments, namespace), namespace
+    for namespace in environment_namespaces | {"jobs-dev", "web-prod"}:
+        assert admits(environments, namespace), namespace
+        assert not admits(previews_project, namespace), namespace
+    for stranger in ("kube-system", "argocd", "default", "api", "api-pr-x", "api-pr-", "pr-7"):
+        assert not admits(environments, stranger), stranger
+        assert not admits(previews_project, stranger), stranger
+
+
 def test_without_previews_nothing_deploys_pull_requests(default_project: Path) -> None:
     assert not (default_project / "deploy/argocd/previews.yaml").exists()
+    assert not (default_project / "deploy/argocd/previews-project.yaml").exists()
     project = argocd_documents(default_project)["project.yaml"]
     assert not any("-pr-" in d["namespace"] for d in project["spec"]["destinations"])
 
@@ -609,7 +678,11 @@ def test_separate_configuration_repository_is_what_argo_cd_reads(
     assert sorted(applications) == [f"my-service-{env}" for env in ("dev", "prod", "staging")]
     for name, application in applications.items():
         assert application["spec"]["source"]["repoURL"] == config, name
-    # Previews deploy the pull request's own chart, so the project allows both repositories.
-    assert documents["project.yaml"]["spec"]["sourceRepos"] == [config, monorepo]
+    # The environments read the configuration repository only; previews, main's charts of the
+    # monorepo, in a project of their own.
+    assert documents["project.yaml"]["spec"]["sourceRepos"] == [config]
+    assert documents["previews-project.yaml"]["spec"]["sourceRepos"] == [monorepo]
+    previews = documents["previews.yaml"]["spec"]["template"]["spec"]
+    assert previews["source"]["repoURL"] == monorepo
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
     assert answers["gitops_repo_url"] == config

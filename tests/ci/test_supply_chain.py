@@ -579,26 +579,30 @@ def test_previews_push_to_their_own_repository_and_cache(
     assert "',preview,'" in build  # only a labelled merge request pushes a preview
 
 
-def test_the_app_project_creates_only_the_namespaces_of_its_environments_and_previews(
+def test_each_app_project_creates_only_the_namespaces_of_its_own_applications(
     copie_session: Any,
 ) -> None:
     project = render(copie_session, preview_environments=True)
-    appproject = yaml.safe_load((project / "deploy/argocd/project.yaml").read_text("utf-8"))
-    namespaces = [
-        item["name"]
-        for item in appproject["spec"]["clusterResourceWhitelist"]
-        if item["kind"] == "Namespace"
-    ]
-    assert namespaces
-    assert all(namespaces)  # an entry without a name would admit any namespace
 
-    def creatable(name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in namespaces)
+    def creatable(file: str) -> Callable[[str], bool]:
+        appproject = yaml.safe_load((project / "deploy/argocd" / file).read_text("utf-8"))
+        whitelist = appproject["spec"]["clusterResourceWhitelist"]
+        assert {item["kind"] for item in whitelist} == {"Namespace"}  # nothing else cluster-wide
+        namespaces = [item["name"] for item in whitelist]
+        assert namespaces
+        assert all(namespaces)  # an entry without a name would admit any namespace
+        return lambda name: any(fnmatch.fnmatchcase(name, pattern) for pattern in namespaces)
 
-    for own in ("api-dev", "api-staging", "api-prod", "api-pr-12"):
-        assert creatable(own), own
+    environments, previews = creatable("project.yaml"), creatable("previews-project.yaml")
+    for own in ("api-dev", "api-staging", "api-prod"):
+        assert environments(own), own
+        assert not previews(own), own
+    for preview in ("api-pr-12", "worker-pr-7"):
+        assert previews(preview), preview
+        assert not environments(preview), preview
     for foreign in ("kube-system", "argocd", "default", "monitoring", "api-pr-x", "ingress-nginx"):
-        assert not creatable(foreign), foreign
+        assert not environments(foreign), foreign
+        assert not previews(foreign), foreign
 
 
 def test_the_smoke_test_pod_may_reach_only_its_service_and_dns(project: Path, tool: Tool) -> None:
