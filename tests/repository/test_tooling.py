@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import yaml
 
 from tests.helpers import REPO_ROOT, run
 
@@ -38,3 +41,18 @@ def test_bootstrap_is_idempotent() -> None:
     """The suite runs after `scripts/bootstrap dev`; a second run installs nothing."""
     again = run(["scripts/bootstrap", "dev"], cwd=REPO_ROOT)
     assert (again.stdout, again.stderr) == ("", "")
+
+
+def test_bootstrap_runs_the_go_tools_at_the_versions_generated_projects_pin() -> None:
+    """The suite tests what users run: every Go tool both scripts/bootstrap and a generated
+    project install (extensions/versions.yaml: lint_tools, supply_chain) is the same version."""
+    bootstrap = (REPO_ROOT / "scripts" / "bootstrap").read_text(encoding="utf-8")
+    ours = dict(re.findall(r'"([\w./-]+)@(v[\w.+-]+)"', bootstrap))
+    versions = yaml.safe_load((REPO_ROOT / "extensions" / "versions.yaml").read_text("utf-8"))
+    pinned = [*versions["lint_tools"]["go"].values(), *versions["supply_chain"].values()]
+    theirs = dict(command.rsplit("@", 1) for command in pinned)
+    shared = sorted(set(ours) & set(theirs))
+    assert len(shared) == len(theirs), f"bootstrap installs none of {set(theirs) - set(ours)}"
+    assert {module: ours[module] for module in shared} == {
+        module: theirs[module] for module in shared
+    }
