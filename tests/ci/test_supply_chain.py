@@ -39,6 +39,7 @@ import yaml
 from tests.helpers import REPO_ROOT, render, run
 
 Tool = Callable[[str], str]
+PINS = yaml.safe_load((REPO_ROOT / "extensions" / "versions.yaml").read_text(encoding="utf-8"))
 PASSWORD = "not-a-secret-test-password"
 
 
@@ -267,6 +268,9 @@ def test_the_sbom_is_the_pushed_images_by_digest_in_both_formats(
     assert (image["name"], image["versionInfo"]) == (signing["image"], signing["digest"])
     purls = {ref["referenceLocator"] for p in spdx["packages"] for ref in p.get("externalRefs", [])}
     assert "pkg:pypi/requests@2.31.0" in purls
+    # The SBOM names the syft that wrote it (go install leaves the version out without -X).
+    syft_version = PINS["supply_chain"]["syft"].rsplit("@v", 1)[1]
+    assert f"Tool: syft-{syft_version}" in spdx["creationInfo"]["creators"]
     cyclonedx = json.loads(
         sbom_of(project, signing, form="cyclonedx-json").read_text(encoding="utf-8")
     )
