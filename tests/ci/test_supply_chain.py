@@ -17,17 +17,11 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import io
 import json
 import os
 import re
-import socket
 import subprocess
-import tarfile
-import time
 import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,6 +30,13 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.ci.supply_chain import (
+    FIXED_PACKAGE,
+    PACKAGE,
+    grype_database,
+    push_image,
+    serve_registry,
+)
 from tests.helpers import REPO_ROOT, render, run
 
 Tool = Callable[[str], str]
@@ -46,79 +47,11 @@ PASSWORD = "not-a-secret-test-password"
 # --- a registry on loopback, an image in it ------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def registry(tool: Tool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """host:port of a distribution registry serving from a temporary folder."""
-    root = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    config = root / "config.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "version": 0.1,
-                "log": {"level": "error"},
-                "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
-                "http": {"addr": f"127.0.0.1:{port}"},
-            }
-        ),
-        encoding="utf-8",
-    )
-    env = {**os.environ, "OTEL_TRACES_EXPORTER": "none", "OTEL_SDK_DISABLED": "true"}
-    server = subprocess.Popen(
-        [tool("registry"), "serve", str(config)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    host = f"127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://{host}/v2/", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        else:
-            server.kill()
-            raise AssertionError(f"registry did not start: {server.stderr}")
+    with serve_registry(tool, tmp_path_factory.mktemp("registry")) as host:
         yield host
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def layer(path: Path, files: dict[str, str]) -> Path:
-    with tarfile.open(path, "w") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return path
-
-
-# A Python package as pip installs it: syft lists it in the SBOM.
-PACKAGE = {
-    "usr/lib/python3.13/site-packages/requests-2.31.0.dist-info/METADATA": (
-        "Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\n"
-    ),
-    "app/main.py": "print('hello')\n",
-}
-
-
-def push_image(crane: str, reference: str, folder: Path, files: dict[str, str]) -> str:
-    """Push a one-layer image built from files; its digest."""
-    tarball = layer(folder / f"layer-{abs(hash(reference))}.tar", files)
-    run([crane, "append", "--insecure", "-f", tarball, "-t", reference])
-    return str(run([crane, "digest", "--insecure", reference]).stdout.strip())
 
 
 @pytest.fixture(scope="module")
@@ -360,28 +293,6 @@ def test_verify_needs_a_key_or_a_keyless_identity(project: Path, signing: dict[s
 
 # --- vulnerability scan, grype on a database written here ---------------------------------------
 
-GRYPEDB = Path(__file__).with_name("grypedb")
-# What the database knows: a fixable critical advisory for the package in the test image, and an
-# unfixed high one for it, which the gate lists but lets through.
-ADVISORIES = [
-    {
-        "id": "GHSA-test-crit-0001",
-        "ecosystem": "python",
-        "package": "requests",
-        "constraint": "< 2.32.0",
-        "fixed": "2.32.0",
-        "severity": "critical",
-    },
-    {
-        "id": "GHSA-test-high-0002",
-        "ecosystem": "python",
-        "package": "requests",
-        "constraint": ">= 2.0.0",
-        "fixed": "",
-        "severity": "high",
-    },
-]
-
 FUTURE = (date.today() + timedelta(days=30)).isoformat()
 PAST = (date.today() - timedelta(days=1)).isoformat()
 
@@ -389,34 +300,7 @@ PAST = (date.today() - timedelta(days=1)).isoformat()
 @pytest.fixture(scope="module")
 def grype_db(signing: dict[str, Any], tool: Tool) -> dict[str, str]:
     """grype's environment for a scan on a database of ADVISORIES only, imported by grype."""
-    work = signing["work"] / "grype"
-    binary = work / "grypedb"
-    # The Go build cache of scripts/bootstrap's grype holds all its packages but main.
-    run(
-        [tool("go"), "build", "-o", binary, "."],
-        cwd=GRYPEDB,
-        env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"},
-        timeout=900,
-    )
-    written = subprocess.run(
-        [binary, work / "db"],
-        input=json.dumps(ADVISORIES),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert written.returncode == 0, written.stderr
-    env = {
-        "GRYPE_DB_CACHE_DIR": str(work / "cache"),
-        "GRYPE_DB_AUTO_UPDATE": "false",
-        "GRYPE_DB_VALIDATE_AGE": "false",
-    }
-    grype = [tool("grype"), "db"]
-    run([*grype, "import", work / "db" / "vulnerability.db"], env={**signing["env"], **env})
-    status = run([*grype, "status"], env={**signing["env"], **env})
-    assert "Status:    valid" in status.stdout
-    return env
+    return grype_database(tool, signing["work"] / "grype", signing["env"])
 
 
 def scan(
@@ -462,11 +346,9 @@ def test_a_waiver_lets_the_scanned_finding_through(
 def test_the_image_with_the_fixed_version_passes_the_scan(
     project: Path, signing: dict[str, Any], grype_db: dict[str, str], tool: Tool
 ) -> None:
-    upgraded = {
-        name.replace("2.31.0", "2.32.0"): text.replace("2.31.0", "2.32.0")
-        for name, text in PACKAGE.items()
-    }
-    digest = push_image(tool("crane"), f"{signing['image']}:upgraded", signing["work"], upgraded)
+    digest = push_image(
+        tool("crane"), f"{signing['image']}:upgraded", signing["work"], FIXED_PACKAGE
+    )
     sbom = sbom_of(project, signing, f"{signing['image']}@{digest}")
     result, report = scan(project, signing, grype_db, sbom)
     assert result.returncode == 0, result.stdout + result.stderr
