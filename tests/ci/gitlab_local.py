@@ -47,14 +47,21 @@ def gitlab_ci_local(
     path: str | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """gitlab-ci-local in `project`; `path` (default this PATH) is what shell-executor jobs see."""
+    """gitlab-ci-local in `project`; `path` (default this PATH) is what shell-executor jobs see.
+
+    gitlab-ci-local gives a job that names an image CI_PROJECT_DIR=/builds/<path> even when the
+    shell executor runs it in `project`, so caches would land in /builds: CI_PROJECT_DIR is the
+    project here, as it is where a real runner checks it out.
+    """
     search_path = path if path is not None else os.environ["PATH"]
     env = {
         **os.environ,
         **GIT_ENV,
-        "GCL_IGNORE_PREDEFINED_VARS": "CI_PIPELINE_SOURCE",
+        "GCL_IGNORE_PREDEFINED_VARS": "CI_PIPELINE_SOURCE,CI_PROJECT_DIR",
         "PATH": os.pathsep.join([str(Path(tool("uv")).parent), search_path]),
     }
+    if not any("CI_PROJECT_DIR=" in arg for arg in args):
+        args = (f"--variable=CI_PROJECT_DIR={project}", *args)
     return run([tool("gitlab-ci-local"), *args], cwd=project, env=env, timeout=900, check=check)
 
 
