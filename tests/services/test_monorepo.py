@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from extensions.context import LANGUAGES
-from tests.helpers import run
+from tests.helpers import load_yaml_documents, run
 from tests.monorepo import FOUR_SERVICES, build_monorepo, lint_deploy_env, tool_env
 from tests.services.contract import parse_dockerfile, read_reports
 from tests.update.gitrepo import git, snapshot_template
@@ -143,25 +143,31 @@ def test_descriptor_is_a_backstage_component_naming_the_real_paths(
 
 
 @pytest.mark.slow
-def test_second_node_service_joins_the_lockfile_and_both_lint_and_test(
+def test_second_node_service_joins_the_lockfile_and_lints_and_tests_beside_the_first(
     two_node_services: Path,
 ) -> None:
+    """`make add-service` adds the second service's importer to the lockfile and changes nothing
+    else in it: the first service keeps the packages it had, and its files are untouched
+    (test_second_node_service_leaves_the_workspace_files_alone), so its lint and test are those
+    of tests/services/test_node_service.py. The second one lints and tests in the shared
+    workspace, installed frozen."""
     project = two_node_services
     lockfile = (project / "pnpm-lock.yaml").read_text(encoding="utf-8")
-    importers = yaml.safe_load_all(lockfile)
-    workspace = [doc for doc in importers if doc and "apps/web" in doc.get("importers", {})]
-    assert len(workspace) == 1
-    assert "apps/site" in workspace[0]["importers"]
     assert not re.search(r"://|\btarball\b|registry\.", lockfile), "a download address"
+    before = load_yaml_documents(git(project, "show", "HEAD~1:pnpm-lock.yaml"))
+    after = load_yaml_documents(lockfile)
+    assert "apps/site" not in before[-1]["importers"]
+    site = after[-1]["importers"].pop("apps/site")
+    assert site["dependencies"].keys() == before[-1]["importers"]["apps/web"]["dependencies"].keys()
+    assert after == before, "adding a service changed more of the lockfile than its importer"
     env = tool_env()
 
     run(["pnpm", "install", "--frozen-lockfile", "--use-stderr"], cwd=project, env=env)
-    for name, _ in TWO_NODE_SERVICES:
-        run(["make", "lint"], cwd=project / "apps" / name, env=env)
-        run(["make", "test"], cwd=project / "apps" / name, env=env)
-        reports = read_reports(project / "apps" / name)
-        assert reports.failed == 0, name
-        assert reports.tests >= 20, name
+    run(["make", "lint"], cwd=project / "apps" / "site", env=env)
+    run(["make", "test"], cwd=project / "apps" / "site", env=env)
+    reports = read_reports(project / "apps" / "site")
+    assert reports.failed == 0
+    assert reports.tests >= 20
     # Installing changed no tracked file: the lockfile was already what pnpm writes.
     assert git(project, "status", "--porcelain", "--untracked-files=no") == ""
 
