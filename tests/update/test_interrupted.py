@@ -117,17 +117,14 @@ def reference(
     return result.returncode, tree(project), took
 
 
-def start_update(project: Path, hold: str = "", ready: Path | None = None) -> subprocess.Popen[str]:
-    """`make update`, held (sleeping, never finishing) at `hold` (answers file:stage) if given."""
-    env = tool_env()
-    if hold:
-        assert ready is not None
-        env |= {"HOLD_UPDATE": hold, "HOLD_UPDATE_READY": str(ready)}
+def start_update(project: Path, hold: str, ready: Path) -> subprocess.Popen[str]:
+    """`make update`, held (sleeping, never finishing) at `hold` (answers file:stage)."""
+    env = tool_env() | {"HOLD_UPDATE": hold, "HOLD_UPDATE_READY": str(ready)}
     return subprocess.Popen(
         ["make", "update"],
         cwd=project,
         env=env,
-        stdout=subprocess.PIPE,  # fleet.py names each application as it starts updating it
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
         start_new_session=True,  # its own process group: make, uv, fleet.py, Copier, git
@@ -139,25 +136,9 @@ def kill(process: subprocess.Popen[str]) -> None:
     process.wait()
 
 
-def kill_at(process: subprocess.Popen[str], marker: str, ready: Path | None) -> bool:
-    """SIGKILL the update's whole process group as soon as it is at the point: right after it
-    printed a line starting with `marker`, or once it holds (`ready` exists); with neither, a
-    second after it started. False if it finished first (the point was never reached)."""
-    if marker:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith(marker):
-                kill(process)
-                return True
-        process.wait()
-        return False
-    if ready is None:
-        try:
-            process.wait(timeout=1.0)  # make, uv and Python starting take longer than that
-        except subprocess.TimeoutExpired:
-            kill(process)
-            return True
-        return False
+def kill_at(process: subprocess.Popen[str], ready: Path) -> bool:
+    """SIGKILL the update's whole process group as soon as it holds (`ready` exists). False if
+    it finished first (the point was never reached)."""
     deadline = time.monotonic() + 900
     while not ready.exists():
         if process.poll() is not None:
@@ -170,18 +151,16 @@ def kill_at(process: subprocess.Popen[str], marker: str, ready: Path | None) -> 
     return True
 
 
-# Kill points, whatever the machine's speed: a second after `make update` starts (uv, fleet.py);
-# inside each application's Copier run, before it writes anything and after it wrote its files
-# (not yet committed); and right after fleet.py printed `update: service worker` (the platform
-# and api committed on the detached HEAD, the worker's Copier starting).
-KILL_POINTS: dict[str, tuple[str, str]] = {
-    "start+1s": ("", ""),
-    "platform-before": ("", ".copier-answers.yml:before"),
-    "platform-after": ("", ".copier-answers.yml:after"),
-    "service-api-before": ("", ".copier-answers.api.yml:before"),
-    "service-api-after": ("", ".copier-answers.api.yml:after"),
-    "service-worker-started": ("update: service worker", ""),
-    "service-worker-after": ("", ".copier-answers.worker.yml:after"),
+# Kill points, whatever the machine's speed: inside an application's Copier run, before it wrote
+# anything or after it wrote its files (not yet committed), for the platform (the first
+# application: no temporary commit yet) and for a service (temporary commits on the detached HEAD).
+# Each point: where the update holds, the temporary commits on the detached HEAD by then, and
+# whether the work tree holds the application's uncommitted files.
+KILL_POINTS: dict[str, tuple[str, int, bool]] = {
+    "platform-before": (".copier-answers.yml:before", 0, False),
+    "platform-after": (".copier-answers.yml:after", 0, True),
+    "service-api-before": (".copier-answers.api.yml:before", 1, False),
+    "service-worker-after": (".copier-answers.worker.yml:after", 2, True),
 }
 
 
@@ -192,17 +171,39 @@ def test_an_update_killed_midway_is_recovered_by_the_next_one(
     tmp_path: Path,
     point: str,
 ) -> None:
+    """Each kill point leaves its own state for scripts/fleet.py's `recover`: the journal (written
+    before HEAD is detached) in every one, HEAD detached at the start or on temporary commits
+    (`fleet: update <application>`), the work tree with or without an application's uncommitted
+    files. `recover` saves the work tree as SAVED when it differs from the start (the temporary
+    commits' changes included), checks the branch out, resets it to the start and cleans.
+
+    - platform-before: HEAD at the start, nothing changed: the one state with nothing to save.
+    - platform-after: HEAD at the start, the platform's files uncommitted (the reset and the
+      clean remove them once saved).
+    - service-api-before: HEAD on the platform's temporary commit, nothing uncommitted.
+    - service-worker-after: HEAD on two temporary commits and the worker's files uncommitted.
+
+    Points that added nothing were dropped: the api's `after` and a kill right after fleet.py
+    printed `update: service worker` (the worker's Copier starting, nothing written) leave the
+    states of service-worker-after and service-api-before with one temporary commit less or
+    more, which `recover` handles with the same commands; and a kill one second after `make
+    update` started was a time, not a state: before fleet.py wrote the journal the next run is
+    the uninterrupted update of `reference`, after it the state is platform-before's (with the
+    branch still checked out at the start, which the same checkout and reset handle). The states
+    no journal records (a plain `copier update` killed, an older fleet.py's temporary commits)
+    have their own tests below.
+    """
     expected_code, expected_tree, _ = reference
     project = copy_of(edited_monorepo, tmp_path / "shop")
     start = git(project, "rev-parse", "HEAD").strip()
-    marker, hold = KILL_POINTS[point]
-    ready = tmp_path / "held" if hold else None
+    hold, temporary_commits, dirty = KILL_POINTS[point]
+    ready = tmp_path / "held"
 
-    killed = kill_at(start_update(project, hold, ready), marker, ready)
+    killed = kill_at(start_update(project, hold, ready), ready)
     assert killed, f"the update finished before {point}: nothing interrupted"
-    interrupted = (project / JOURNAL).exists()
-    if marker or hold:
-        assert interrupted, "killed inside an application's run, the journal must say so"
+    assert (project / JOURNAL).exists(), "killed inside an application's run, the journal says so"
+    assert git(project, "rev-list", "--count", f"{start}..HEAD").strip() == str(temporary_commits)
+    assert bool(git(project, "status", "--porcelain").strip()) == dirty
 
     again = make(project, "update", check=False)
 
@@ -212,9 +213,10 @@ def test_an_update_killed_midway_is_recovered_by_the_next_one(
     assert git(project, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
     assert git(project, "rev-parse", "HEAD").strip() == start
     assert not (project / JOURNAL).exists()
-    if interrupted:
-        assert "an earlier update was interrupted" in again.stderr
-        assert "Updating again" in again.stderr
+    assert "an earlier update was interrupted" in again.stderr
+    assert "Updating again" in again.stderr
+    # What the run had changed, committed on the detached HEAD or not, is kept.
+    assert (f"saved as {SAVED}" in again.stderr) == bool(temporary_commits or dirty)
 
 
 def test_a_dirty_tree_is_refused_saying_what_to_do(edited_monorepo: Path, tmp_path: Path) -> None:
