@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +79,19 @@ def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.update.gitrepo import snapshot_template
 
     return snapshot_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def monorepo_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where tests.monorepo.build_monorepo keeps each distinct monorepo of the run.
+
+    Under xdist, the folder above the worker's basetemp (pytest-N/, one per run), so that the
+    workers build a monorepo once between them; else the basetemp.
+    """
+    from tests import monorepo
+
+    basetemp = tmp_path_factory.getbasetemp()
+    root = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+    monorepo.BUILD_CACHE = root / "monorepo-builds"
+    yield monorepo.BUILD_CACHE
+    monorepo.BUILD_CACHE = None

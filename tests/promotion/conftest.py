@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,18 +17,15 @@ SERVICES: tuple[tuple[str, str], ...] = (("api", "python"), ("worker", "go"))
 
 @pytest.fixture(scope="session")
 def monorepo_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """monorepo(destination, **platform answers): a copy (with .git) of a built monorepo."""
-    built: dict[str, Path] = {}
+    """monorepo(destination, **platform answers): a copy (with .git) of a built monorepo.
+
+    build_monorepo builds each set of answers once per run and copies it to `destination`.
+    """
     template: list[Path] = []
 
     def monorepo(destination: Path, **answers: Any) -> Path:
-        key = repr(sorted(answers.items()))
-        if key not in built:
-            if not template:
-                template.append(snapshot_template(tmp_path_factory.mktemp("template")))
-            root = tmp_path_factory.mktemp("monorepo") / "shop"
-            built[key] = build_monorepo(template[0], root, services=SERVICES, **answers)
-        shutil.copytree(built[key], destination, symlinks=True)
-        return destination
+        if not template:
+            template.append(snapshot_template(tmp_path_factory.mktemp("template")))
+        return build_monorepo(template[0], destination, services=SERVICES, **answers)
 
     return monorepo
