@@ -26,7 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from tests.helpers import run
+from tests.helpers import REPO_ROOT, run
+
+# The template's pins (extensions/versions.yaml): the tools generated projects install.
+PINS = yaml.safe_load((REPO_ROOT / "extensions" / "versions.yaml").read_text(encoding="utf-8"))
 
 Tool = Callable[[str], str]
 GRYPEDB = Path(__file__).with_name("grypedb")

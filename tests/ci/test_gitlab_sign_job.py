@@ -38,21 +38,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.ci.gitlab_local import as_gitlab_repository, gitlab_ci_local
 from tests.ci.supply_chain import (
     FIXED_PACKAGE,
     PACKAGE,
+    PINS,
     docker_config,
     grype_database,
     push_image,
     serve_registry,
 )
-from tests.helpers import REPO_ROOT, render, run
+from tests.helpers import render, run
 
 Tool = Callable[[str], str]
-PINS = yaml.safe_load((REPO_ROOT / "extensions" / "versions.yaml").read_text(encoding="utf-8"))
 SERVICE = "my-service"
 JOB = f"sign:{SERVICE}"
 # The registry's only user, and the signing key's password: test values, made up here.

@@ -33,6 +33,7 @@ import yaml
 from tests.ci.supply_chain import (
     FIXED_PACKAGE,
     PACKAGE,
+    PINS,
     grype_database,
     push_image,
     serve_registry,
@@ -40,7 +41,6 @@ from tests.ci.supply_chain import (
 from tests.helpers import REPO_ROOT, render, run
 
 Tool = Callable[[str], str]
-PINS = yaml.safe_load((REPO_ROOT / "extensions" / "versions.yaml").read_text(encoding="utf-8"))
 PASSWORD = "not-a-secret-test-password"
 
 
@@ -664,7 +664,7 @@ def test_the_smoke_test_pod_may_reach_only_its_service_and_dns(project: Path, to
 def test_images_that_hold_credentials_are_pinned_by_digest(
     project: Path, copie_session: Any
 ) -> None:
-    pins = yaml.safe_load((REPO_ROOT / "extensions/versions.yaml").read_text(encoding="utf-8"))
+    pins = PINS
     credential_images = {
         "kaniko (registry login)": pins["kaniko"]["image"],
         "kaniko debug (GitLab, registry login)": pins["kaniko"]["debug_image"],
